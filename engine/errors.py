@@ -1,0 +1,61 @@
+"""Exceptions raised by the engine package.
+
+Every error the engine raises derives from :class:`EngineError`, so a caller (the stream, a CLI,
+a notebook) can catch one type and still tell the reasons apart. Third-party errors are wrapped
+with the original kept as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """Root of every error raised by ``engine``."""
+
+
+class ConfigError(EngineError):
+    """A setting has an invalid value."""
+
+
+class InvalidInputError(EngineError, ValueError):
+    """A message handed to a model is not acceptable (empty, oversized, not bytes)."""
+
+
+class DatasetError(EngineError, ValueError):
+    """A labelled example or dataset file is malformed."""
+
+
+class ModelNotReadyError(EngineError, RuntimeError):
+    """Inference was asked of a detector that has neither been trained nor loaded."""
+
+
+class CheckpointError(EngineError):
+    """A checkpoint could not be written, or was refused on load."""
+
+
+class ChecksumMismatchError(CheckpointError):
+    """An artifact's bytes do not match its sha256 sidecar (tampered or truncated)."""
+
+
+class IncompatibleCheckpointError(CheckpointError):
+    """A checkpoint was written in a format version this code cannot read."""
+
+
+class VersionError(EngineError, ValueError):
+    """A version string is not a semantic version (``MAJOR.MINOR.PATCH``)."""
+
+
+class TranslationError(EngineError):
+    """A frame could not be translated; ``field`` and ``reason`` say why."""
+
+    def __init__(self, message: str, *, field: str | None = None, reason: str = "error") -> None:
+        super().__init__(message)
+        self.field = field
+        self.reason = reason
+
+
+class RulesError(EngineError):
+    """A translation rule set is invalid, or a rules file was refused on load."""
+
+
+class LLMError(EngineError):
+    """The optional LLM provider failed or returned an unusable answer."""
