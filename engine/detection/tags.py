@@ -1,0 +1,115 @@
+"""BIOES tags over field types.
+
+Each byte gets one tag: ``B-t`` (first byte of a multi-byte field of type ``t``), ``I-t`` (inside),
+``E-t`` (last byte), ``S-t`` (a one-byte field) or ``O`` (no field). Index 0 is always ``O``;
+new types are appended, so a tag set extended for incremental training keeps every old index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from engine.detection.boundary import Span
+from engine.errors import DatasetError
+
+OUTSIDE = "O"
+UNKNOWN_TYPE = "unknown"
+_PREFIXES = ("B", "I", "E", "S")
+# Kind codes used by the vectorised decoder.
+_KIND_O, _KIND_B, _KIND_I, _KIND_E, _KIND_S = 0, 1, 2, 3, 4
+
+
+class TagSet:
+    """Maps field spans to per-byte tag ids and back.
+
+    Args:
+        field_types: Type names, in index order. Order matters: it fixes tag ids.
+    """
+
+    def __init__(self, field_types: Sequence[str]) -> None:
+        types = list(dict.fromkeys(field_types))
+        for t in types:
+            if not isinstance(t, str) or not t or t == OUTSIDE:
+                raise DatasetError(f"invalid field type name: {t!r}")
+        self.field_types: list[str] = types
+        self.tags: list[str] = [OUTSIDE] + [f"{p}-{t}" for t in types for p in _PREFIXES]
+        self._index = {tag: i for i, tag in enumerate(self.tags)}
+        kinds = [_KIND_O] + [_KIND_B, _KIND_I, _KIND_E, _KIND_S] * len(types)
+        self._kind = np.asarray(kinds, dtype=np.int8)
+        # Type id per tag: -1 for O, else the index into field_types.
+        self._type = np.asarray([-1] + [i for i in range(len(types)) for _ in _PREFIXES])
+
+    @classmethod
+    def from_spans(cls, span_lists: Iterable[Iterable[Span]]) -> TagSet:
+        """Build a tag set from every type that occurs in ``span_lists`` (sorted by name)."""
+        return cls(sorted({s[2] for spans in span_lists for s in spans}))
+
+    @classmethod
+    def from_tags(cls, tags: Sequence[str]) -> TagSet:
+        """Rebuild a tag set from its tag list (as stored in a checkpoint)."""
+        if not tags or tags[0] != OUTSIDE or (len(tags) - 1) % 4:
+            raise DatasetError("tag list must start with 'O' followed by B/I/E/S groups")
+        types = [t[2:] for t in tags[1::4]]
+        built = cls(types)
+        if built.tags != list(tags):
+            raise DatasetError("tag list is not in B/I/E/S order")
+        return built
+
+    def __len__(self) -> int:
+        return len(self.tags)
+
+    def extended(self, field_types: Iterable[str]) -> TagSet:
+        """A tag set with ``field_types`` appended; existing tag ids are unchanged."""
+        new = [t for t in sorted(set(field_types)) if t not in self.field_types]
+        return TagSet(self.field_types + new)
+
+    def encode(self, length: int, spans: Iterable[Span]) -> list[int]:
+        """Per-byte tag ids for a message of ``length`` bytes labelled with ``spans``."""
+        ids = [0] * length
+        for start, end, ftype in spans:
+            width = end - start
+            if width == 1:
+                ids[start] = self._index[f"S-{ftype}"]
+                continue
+            ids[start] = self._index[f"B-{ftype}"]
+            inside = self._index[f"I-{ftype}"]
+            for i in range(start + 1, end - 1):
+                ids[i] = inside
+            ids[end - 1] = self._index[f"E-{ftype}"]
+        return ids
+
+    def decode(self, tag_ids: np.ndarray) -> list[tuple[int, int, int]]:
+        """Turn a tag path into spans that tile the message.
+
+        The path is read permissively (a CRF path need not be well-formed BIOES): a field starts
+        at a ``B``/``S`` tag, after an ``E``/``S`` tag, or where the type changes. Runs of ``O``
+        become fields of type ``unknown``.
+
+        Returns:
+            ``(start, end, type_id)`` triples; ``type_id`` is -1 for ``unknown``.
+        """
+        ids = np.asarray(tag_ids)
+        n = ids.shape[0]
+        if n == 0:
+            return []
+        kind = self._kind[ids]
+        ftype = self._type[ids]
+        starts = np.zeros(n, dtype=bool)
+        starts[0] = True
+        if n > 1:
+            starts[1:] = (
+                (kind[1:] == _KIND_B)
+                | (kind[1:] == _KIND_S)
+                | (kind[:-1] == _KIND_E)
+                | (kind[:-1] == _KIND_S)
+                | (ftype[1:] != ftype[:-1])
+            )
+        idx = np.flatnonzero(starts)
+        ends = np.append(idx[1:], n)
+        return [(int(s), int(e), int(ftype[s])) for s, e in zip(idx, ends, strict=True)]
+
+    def type_name(self, type_id: int) -> str:
+        """Name of a type id returned by :meth:`decode`."""
+        return UNKNOWN_TYPE if type_id < 0 else self.field_types[type_id]
