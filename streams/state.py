@@ -31,20 +31,23 @@ from streams.command import COMPONENTS, PAIR_RE, format_utc
 from streams.errors import CommandRejectedError, StateError
 from streams.settings import RedisSettings
 
-# ARGV: has_expected ('0'|'1'), expected version, history entry ('' = none), history cap,
-# then field/value pairs of the new pointer. Returns 1 when the pointer was replaced.
+# ARGV: has_expected ('0'|'1'), expected version, command id, history entry ('' = none),
+# history cap, then field/value pairs of the new pointer. Returns 1 when the pointer was replaced.
+# A pointer already set by this command id is left alone: a worker that read the pointer after
+# another one applied the command must not apply (and log) it a second time.
 _CAS_LUA: Final = """
-local cur = redis.call('HGET', KEYS[1], 'version')
+local cur = redis.call('HMGET', KEYS[1], 'version', 'command_id')
+if cur[2] == ARGV[3] then return 0 end
 if ARGV[1] == '1' then
-  if cur ~= ARGV[2] then return 0 end
-elseif cur then
+  if cur[1] ~= ARGV[2] then return 0 end
+elseif cur[1] then
   return 0
 end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
-if ARGV[3] ~= '' then
-  redis.call('LPUSH', KEYS[2], ARGV[3])
-  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+if ARGV[4] ~= '' then
+  redis.call('LPUSH', KEYS[2], ARGV[4])
+  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[5]) - 1)
 end
 return 1
 """
@@ -200,13 +203,14 @@ class VersionStore:
                 command leaves one "applied" entry however many workers apply it.
 
         Returns:
-            ``True`` if this call changed the pointer, ``False`` if another writer got there
-            first (the pointer no longer holds ``expected_version``).
+            ``True`` if this call changed the pointer; ``False`` if the pointer no longer holds
+            ``expected_version`` or already carries ``new_pointer.command_id``.
         """
         keys = [self.key("active", component, pair), self.key("history", component, pair)]
         args: list[str | bytes | int] = [
             "0" if expected_version is None else "1",
             expected_version or "",
+            new_pointer.command_id,
             history.to_json() if history is not None else "",
             self._history_cap,
         ]
