@@ -238,16 +238,14 @@ class VersionStore:
             raw = await self._redis.lrange(self.key("history", component, pair), 0, limit - 1)
         return [HistoryEntry.from_json(item) for item in raw]
 
-    async def mark_known_good(
-        self, component: str, pair: str | None, pointer: VersionPointer
-    ) -> None:
-        """Record ``pointer`` as the last version that passed validation in production."""
+    async def mark_known_good(self, component: str, pair: str | None, ptr: VersionPointer) -> None:
+        """Record ``ptr`` as the last version that passed validation in production."""
         key = self.key("known_good", component, pair)
         with _wrapped("mark known good"):
             async with self._redis.pipeline(transaction=True) as pipe:
                 # Replace, not merge: no field of an older pointer may survive.
                 pipe.delete(key)
-                fields: dict[Any, Any] = pointer.to_mapping()  # hset's key type is invariant
+                fields: dict[Any, Any] = ptr.to_mapping()  # hset's key type is invariant
                 pipe.hset(key, mapping=fields)
                 await pipe.execute()
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 from uuid import uuid4
 
 import pytest
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from streams.errors import CommandRejectedError, StateError
@@ -106,7 +107,7 @@ async def test_keys_follow_layout(store: VersionStore) -> None:
     key = store.key("active", "translation_rules", pair)
     assert key.endswith(":active:translation_rules:modbus->mqtt")
     fields = await redis.hgetall(key)
-    assert {k.decode() for k in fields} == {
+    assert {k.decode() if isinstance(k, bytes) else k for k in fields} == {
         "version",
         "path",
         "sha256",
@@ -261,7 +262,7 @@ def _closed_port() -> int:
 
 async def test_redis_down_raises_state_error() -> None:
     url = f"redis://:pw-not-for-logs@127.0.0.1:{_closed_port()}/{TEST_DB}"
-    settings = RedisSettings(url=url, connect_timeout_s=1, socket_timeout_s=1)
+    settings = RedisSettings(url=SecretStr(url), connect_timeout_s=1, socket_timeout_s=1)
     store = VersionStore.from_settings(settings)
     calls = [
         store.ping(),

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from streams.command import (
     ControlCommand,
@@ -256,7 +256,7 @@ def test_key_settings_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     short.write_bytes(b"tiny")
     with pytest.raises(SettingsError):
         ControlSettings(control_hmac_key_file=short).hmac_key()
-    both = ControlSettings(control_hmac_key="k" * 40, control_hmac_key_file=short)
+    both = ControlSettings(control_hmac_key=SecretStr("k" * 40), control_hmac_key_file=short)
     with pytest.raises(SettingsError):
         both.hmac_key()
     with pytest.raises(ValidationError):
