@@ -1,0 +1,1 @@
+"""LLM-facing layer: the Translation Studio facade and the optional LLM service."""

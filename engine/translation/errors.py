@@ -41,3 +41,7 @@ class RulesFileError(RulesError):
 
 class RulesVersionError(RulesError, VersionError):
     """A rules version is not ``MAJOR.MINOR.PATCH`` (path characters included)."""
+
+
+class RulesIntegrityError(RulesFileError):
+    """A rules file does not match its sha256 sidecar (tampered or truncated)."""

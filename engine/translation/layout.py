@@ -136,10 +136,10 @@ class LayoutCodec:
         try:
             out: bytes = self._struct.build(raw)
         except cs.ConstructError as exc:
-            field = error_field(exc)
+            name = error_field(exc)
             raise FieldValueError(
-                f"{self.spec.protocol_id}: cannot build field {field!r}: {exc}",
-                field=field,
+                f"{self.spec.protocol_id}: cannot build field {name!r}: {exc}",
+                field=name,
                 reason="unencodable",
             ) from exc
         return out

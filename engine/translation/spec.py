@@ -6,13 +6,13 @@ a rules file. :mod:`engine.translation.codecs` turns one into a codec.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
-class ProtocolType(str, Enum):
+class ProtocolType(StrEnum):
     """Protocol families the studio knows by name."""
 
     MODBUS = "modbus"
@@ -23,7 +23,7 @@ class ProtocolType(str, Enum):
     CUSTOM = "custom"
 
 
-class FieldType(str, Enum):
+class FieldType(StrEnum):
     """Value type of a field, independent of its wire encoding."""
 
     INTEGER = "integer"
@@ -34,7 +34,7 @@ class FieldType(str, Enum):
     ENUM = "enum"
 
 
-class Framing(str, Enum):
+class Framing(StrEnum):
     """How a message is framed on the wire.
 
     ``layout``: the fields in declaration order (fixed widths; a non-final STRING/BINARY field is

@@ -1,0 +1,156 @@
+"""Rule sets on disk: versioned JSON files (orjson) with a sha256 sidecar.
+
+File name: ``translation_rules_{src}_{dst}_v{version}_acc{accuracy:.4f}_{timestamp}.json``
+(timestamp ``YYYYmmdd_HHMMSS_ffffff``, UTC) and ``<file>.sha256`` beside it (``sha256sum``
+format). The file is an envelope
+``{"schema_version": 1, "saved_at": ..., "rules": {...}}`` validated strictly on load: extra keys,
+wrong types, a bad checksum or unparsable JSON are refused with :class:`RulesFileError`.
+Writes go to a temporary file first and are renamed into place, so readers never see half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from engine.translation.errors import RulesFileError, RulesIntegrityError, RulesVersionError
+from engine.translation.rules import SEMVER, TranslationRules
+
+SCHEMA_VERSION = 1
+_PREFIX = "translation_rules_"
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1]
+    saved_at: str
+    rules: TranslationRules
+
+
+def check_version(version: str) -> str:
+    """Return ``version`` if it is a semantic version, else raise :class:`RulesVersionError`."""
+    if not isinstance(version, str) or not SEMVER.fullmatch(version):
+        raise RulesVersionError(f"rules version {version!r} is not MAJOR.MINOR.PATCH")
+    return version
+
+
+def save(rules: TranslationRules, rules_dir: str | Path, version: str | None = None) -> Path:
+    """Write ``rules`` (re-versioned to ``version`` if given) and its sidecar; return the path.
+
+    Raises:
+        RulesVersionError: ``version`` is not a semantic version (``../x`` included).
+    """
+    version = check_version(version or rules.version)
+    rules = rules.model_copy(update={"version": version})
+    now = datetime.now(UTC)
+    directory = Path(rules_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    name = (
+        f"{_PREFIX}{rules.source_protocol}_{rules.target_protocol}_v{version}"
+        f"_acc{rules.accuracy:.4f}_{now:%Y%m%d_%H%M%S_%f}.json"
+    )
+    path = directory / name
+    envelope = {
+        "schema_version": SCHEMA_VERSION,
+        "saved_at": now.isoformat(),
+        "rules": rules.model_dump(mode="json"),
+    }
+    payload = orjson.dumps(envelope, option=orjson.OPT_INDENT_2)
+    _write_atomic(path, payload)
+    digest = hashlib.sha256(payload).hexdigest()
+    _write_atomic(_sidecar(path), f"{digest}  {name}\n".encode())
+    return path
+
+
+def load(path: str | Path) -> TranslationRules:
+    """Read a rules file after checking its sidecar and schema.
+
+    Raises:
+        RulesIntegrityError: The bytes do not match the sidecar.
+        RulesFileError: Missing file or sidecar, unparsable JSON, or a schema violation.
+    """
+    path = Path(path)
+    try:
+        payload = path.read_bytes()
+        recorded = _sidecar(path).read_text(encoding="utf-8").split()[0]
+    except (OSError, IndexError, UnicodeDecodeError) as exc:
+        raise RulesFileError(
+            f"{path}: rules file or its .sha256 sidecar unreadable: {exc}"
+        ) from exc
+    actual = hashlib.sha256(payload).hexdigest()
+    if actual != recorded.lower():
+        raise RulesIntegrityError(
+            f"{path}: sha256 {actual[:12]}… does not match sidecar {recorded[:12]}… "
+            "(file tampered with or truncated)"
+        )
+    return _parse(path, payload).rules
+
+
+def _parse(path: Path, payload: bytes) -> _Envelope:
+    try:
+        return _Envelope.model_validate_json(payload, strict=True)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise RulesFileError(
+            f"{path}: not a valid rules file (schema v{SCHEMA_VERSION}): {where}: {first['msg']}"
+        ) from exc
+
+
+def list_saved(
+    rules_dir: str | Path, source_protocol: str | None = None, target_protocol: str | None = None
+) -> list[dict[str, Any]]:
+    """Saved rule sets for a pair, newest first.
+
+    Files that cannot be read are left out of the listing (``load`` explains why when asked).
+
+    Returns:
+        Dicts with ``filename``, ``path``, ``version``, ``accuracy``, ``source_protocol``,
+        ``target_protocol`` and ``saved_at``.
+    """
+    directory = Path(rules_dir)
+    if not directory.is_dir():
+        return []
+    entries = []
+    for path in directory.glob(f"{_PREFIX}*.json"):
+        try:
+            doc = orjson.loads(path.read_bytes())
+            rules = doc["rules"]
+            entry = {
+                "filename": path.name,
+                "path": str(path),
+                "version": rules["version"],
+                "accuracy": float(rules["accuracy"]),
+                "source_protocol": rules["source_protocol"],
+                "target_protocol": rules["target_protocol"],
+                "saved_at": str(doc["saved_at"]),
+            }
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
+        if source_protocol is not None and entry["source_protocol"] != source_protocol:
+            continue
+        if target_protocol is not None and entry["target_protocol"] != target_protocol:
+            continue
+        entries.append(entry)
+    entries.sort(key=lambda e: (e["saved_at"], e["filename"]), reverse=True)
+    return entries
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
