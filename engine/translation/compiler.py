@@ -249,14 +249,20 @@ class _Builder:
     def _emit_mqtt(self, values: dict[str, str]) -> None:
         codec = MqttPublishCodec(self.rules.target_spec)
         emit = self.lines.append
-        for name in ("qos", "retain", "dup", "packet_id"):
-            if name in values:
-                raise _NoFastPath  # header fields set per frame: keep the general builder
-        # Constant header byte: PUBLISH, QoS 0, no retain, no dup (folded).
+        flags = {"qos": 0, "retain": False, "dup": False}
+        for rule in self.rules.rules:
+            if rule.target in ("qos", "retain", "dup", "packet_id"):
+                # Only constant QoS 0 headers fold; per-frame header fields take the slow path.
+                if not isinstance(rule, ConstantRule) or rule.target == "packet_id":
+                    raise _NoFastPath
+                flags[rule.target] = rule.value
+        if flags["qos"] != 0 or type(flags["retain"]) is not bool or type(flags["dup"]) is not bool:
+            raise _NoFastPath
+        first = 0x30 | (8 if flags["dup"] else 0) | (1 if flags["retain"] else 0)
         self.folded += 1
         # Header byte + one-byte remaining length, precomputed for packets under 128 bytes.
-        short = self.const(tuple(bytes([0x30, n]) for n in range(128)))
-        header = self.const(bytes([0x30]))
+        short = self.const(tuple(bytes([first, n]) for n in range(128)))
+        header = self.const(bytes([first]))
         topic = values["topic"]
         emit(f"    if type({topic}) is not str or not {topic}: return slow(frame)")
         emit(f"    if '+' in {topic} or '#' in {topic} or '\\x00' in {topic}: return slow(frame)")
