@@ -148,14 +148,12 @@ class DevStack:
         """
         stopped = []
         for service, marker in _MARKERS.items():
-            child = self._children.get(service)
+            # Our own child is ours whatever it runs; a pid from the file must prove it (marker).
+            child = self._children.pop(service, None)
             pid = child.pid if child else self._read_pid(service)
-            if pid is not None and process_runs(pid, marker):
-                self._terminate(service, pid)
+            if child.poll() is None if child else pid is not None and process_runs(pid, marker):
+                self._terminate(pid or 0, child, marker)
                 stopped.append(service)
-            elif child:
-                child.wait(timeout=self.config.stop_timeout_s)  # reap; it exited on its own
-            self._children.pop(service, None)
             self.pid_file(service).unlink(missing_ok=True)
             if (log := self._logs.pop(service, None)) is not None:
                 log.close()
@@ -247,20 +245,18 @@ class DevStack:
                 )
             time.sleep(0.05)
 
-    def _terminate(self, service: str, pid: int) -> None:
-        proc = self._children.pop(service, None)
+    def _terminate(self, pid: int, child: subprocess.Popen[bytes] | None, marker: str) -> None:
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + self.config.stop_timeout_s
         while time.monotonic() < deadline:
             # Our own child must be reaped (poll); one started by an earlier `dev up` is not ours.
-            gone = proc.poll() is not None if proc else not process_runs(pid, _MARKERS[service])
-            if gone:
+            if child.poll() is not None if child else not process_runs(pid, marker):
                 return
             time.sleep(0.05)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        if proc is not None:
-            proc.wait(timeout=self.config.stop_timeout_s)
+        if child is not None:
+            child.wait(timeout=self.config.stop_timeout_s)
 
     def _refuse_existing(self, service: str) -> None:
         pid = self._read_pid(service)

@@ -39,6 +39,36 @@ class TopicSpec:
     partitions: int = 1
 
 
+@dataclass(frozen=True)
+class GroupTimeouts:
+    """Consumer-group timings for tests and the dev stack.
+
+    tansu holds a new group's JoinGroup for about half the member's session timeout (whole
+    seconds, at least 1 s), so faust's default of 60 s means a 30 s wait before any consumption.
+    A real Kafka refuses sessions below ``group.min.session.timeout.ms`` (6 s by default), so the
+    Kafka test container lowers that limit.
+
+    Attributes:
+        session_s: Session timeout; a member silent this long is dropped from the group.
+        heartbeat_s: Heartbeat interval; well under a third of the session timeout.
+    """
+
+    session_s: float = 2.0
+    heartbeat_s: float = 0.3
+
+    def aiokafka(self) -> dict[str, int]:
+        """Keyword arguments for ``AIOKafkaConsumer``."""
+        return {
+            "session_timeout_ms": int(self.session_s * 1000),
+            "heartbeat_interval_ms": int(self.heartbeat_s * 1000),
+        }
+
+    def faust(self) -> dict[str, float]:
+        """Keyword arguments for ``faust.App`` (settings)."""
+        return {"broker_session_timeout": self.session_s,
+                "broker_heartbeat_interval": self.heartbeat_s}  # fmt: skip
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """Return a port the OS reports free on ``host`` (it may be taken again before use)."""
     with socket.socket() as sock:
