@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 from aiokafka.admin import AIOKafkaAdminClient
+from redis.asyncio import Redis
 
 from workers.devstack import DEFAULT_TOPICS, DevStack, DevStackConfig, TopicSpec
 from workers.devstack_probes import free_port, kafka_ready, redis_ping
@@ -193,3 +194,12 @@ def test_cli_up_status_down_from_separate_processes(tmp_path: Path) -> None:
     assert down.returncode == 0 and "stopped: kafka, redis" in down.stdout, down.stdout
     assert not kafka_ready(f"127.0.0.1:{port}")
     assert cronos_dev("status", *state).returncode == 1
+
+
+async def test_redis_client_fixture_uses_the_test_database(
+    redis_client: Redis, redis_prefix: str, redis_url: str
+) -> None:
+    assert redis_url.endswith("/13")
+    assert redis_client.connection_pool.connection_kwargs["db"] == 13
+    await redis_client.set(f"{redis_prefix}k", "v")
+    assert await redis_client.get(f"{redis_prefix}k") == b"v"
