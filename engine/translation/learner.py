@@ -82,13 +82,34 @@ def learn(
     names = [n for n in targets if any(dst.get(n) is not None for _, dst in pairs)]
     result = LearnResult(rules=[])
     fallback = {r.target: r for r in propose_rules(source, target)}
+    found_by_name = {
+        name: candidates(
+            name,
+            targets[name].field_type,
+            [(s, d[name]) for s, d in pairs if d.get(name) is not None],
+        )
+        for name in names
+    }
+    # Locality prior: a flag bit most likely sits in a word another field already decodes.
+    words = {
+        (r.source, r.offset)
+        for found in found_by_name.values()
+        if found and isinstance(found[0], DecodeRule) and found[0].bit is None
+        for r in found[:1]
+    }
+    for found in found_by_name.values():
+        found.sort(
+            key=lambda r: (
+                r.kind not in ("copy", "constant"),
+                not (isinstance(r, DecodeRule) and (r.source, r.offset) in words),
+            )
+        )
     for name in targets:
         if name not in names:
             if name in fallback and targets[name].required:
                 result.rules.append(fallback[name])
             continue
-        usable = [(s, d[name]) for s, d in pairs if d.get(name) is not None]
-        found = candidates(name, targets[name].field_type, usable)
+        found = found_by_name[name]
         if not found:
             result.unresolved.append(name)
             if name in fallback:
@@ -122,7 +143,9 @@ def candidates(target: str, ttype: FieldType, pairs: list[tuple[dict[str, Any], 
         found.append(rule)
     if not found:
         found = [r for r in _maps(target, _common_names(pairs, target), pairs) if _fits(r, pairs)]
-    found.sort(key=lambda r: COMPLEXITY[r.kind])  # stable: generation order breaks ties
+    # Stable sort: generation order (strong copies, constant, weak copies …) breaks ties.
+    rank = {"copy": 0, "constant": 0}
+    found.sort(key=lambda r: rank.get(r.kind, COMPLEXITY[r.kind]))
     return found
 
 
@@ -147,10 +170,18 @@ def _generate(
 ) -> Iterator[Any]:
     wants = [w for _, w in pairs]
     names = _common_names(pairs, target)
-    for name in names:
+    # A copy from a column that never changes is a coincidence unless the names agree, so
+    # those copies rank after the constant.
+    strong = [
+        n for n in names if name_score(n, target) >= 0.5 or len({repr(s[n]) for s, _ in pairs}) > 1
+    ]
+    for name in strong:
         yield CopyRule(target=target, source=name)
     if all(values_equal(w, wants[0]) and type(w) is type(wants[0]) for w in wants):
         yield ConstantRule(target=target, value=wants[0])
+    for name in names:
+        if name not in strong:
+            yield CopyRule(target=target, source=name)
     numeric = [_is_num(w) for w in wants]
     for name in names:
         column = [s[name] for s, _ in pairs]
@@ -278,7 +309,7 @@ def _decodes(
                 if integer and dtype.startswith("f"):
                     continue
                 for scale, value_offset in _linear_params(raws, wants):
-                    if scale == 1.0 and value_offset == 0.0:
+                    if (scale == 1.0 and value_offset == 0.0) or scale == 0.0:
                         continue
                     rule = DecodeRule(**base, scale=scale, value_offset=value_offset)
                     if all(

@@ -46,8 +46,8 @@ def hand_rules() -> TranslationRules:
         target_spec=mqtt_json_spec(),
         rules=[
             TemplateRule(target="topic", template="plant/{unit_id}/ir"),
-            DecodeRule(target="level", source="data", offset=0, dtype="u16", scale=0.1),
-            DecodeRule(target="alarm", source="data", offset=0, dtype="u16", bit=0),
+            DecodeRule(target="level", source="data", offset=2, dtype="u16", scale=0.1),
+            DecodeRule(target="alarm", source="data", offset=2, dtype="u16", bit=0),
         ],
     )
 

@@ -91,7 +91,8 @@ training_batches = [
     [
         {
             'source': {'function_code': 3, 'address': 9, 'data': b'\\x00\\x01\\x02'},
-            'expected_target': {'message_type': 1, 'topic': 'modbus/read', 'payload': b'\\x00\\x01\\x02'}
+            'expected_target': {'message_type': 1, 'topic': 'modbus/read',
+                                'payload': b'\\x00\\x01\\x02'}
         },
     ],
 ]
@@ -147,15 +148,15 @@ performance_data = await studio.get_performance_data("modbus", "mqtt")
 if performance_data:
     # Optimize rules
     optimized = await studio.optimize_translation(rules, performance_data)
-    
+
     print(f"Optimization Results:")
     print(f"  - Performance improvement: {optimized.performance_improvement:.1%}")
     print(f"  - Accuracy improvement: {optimized.accuracy_improvement:.1%}")
     print(f"  - Optimizations applied: {len(optimized.optimizations_applied)}")
-    
+
     for opt_type in optimized.optimizations_applied:
         print(f"    * {opt_type}")
-    
+
     # Save optimized rules
     await studio.save_translation_rules(
         optimized.optimized_rules,
@@ -207,7 +208,8 @@ loaded_rules = await studio.load_translation_rules(previous_rules['path'])
 test_examples = [
     {'source': {'function_code': 3, 'address': 100, 'data': b'\\x00\\x0A'},
      'expected_target': {'message_type': 3, 'topic': 'modbus/100', 'payload': b'\\x00\\x0A'}},
-    {'source': b'\\x04\\x00\\x07\\xab', 'expected_target': {'message_type': 4, 'topic': 'modbus/7'}},
+    {'source': b'\\x04\\x00\\x07\\xab',
+     'expected_target': {'message_type': 4, 'topic': 'modbus/7'}},
 ]
 validation_metrics = await studio._validate_translation_rules(
     loaded_rules, test_examples
@@ -240,9 +242,9 @@ matching_rules = [
 if matching_rules:
     emergency_rules = matching_rules[0]
     print(f"Emergency rollback to: {emergency_rules['filename']}")
-    
+
     loaded_rules = await studio.load_translation_rules(emergency_rules['path'])
-    
+
     # Skip validation in emergency, just deploy
     await studio.save_translation_rules(loaded_rules, version=emergency_rules['version'])
     print("Emergency rollback completed")
@@ -254,21 +256,21 @@ MONITORING = """
 # Monitor translation studio performance
 async def monitor_translation():
     test_translations = [...]  # Representative test set
-    
+
     stats = studio.get_statistics()
-    
+
     print(f"Translation Studio Monitoring:")
     print(f"  - Total Translations: {stats['total_translations']}")
     print(f"  - Success Rate: {stats['successful_translations'] / stats['total_translations']:.4f}")
     print(f"  - Avg Accuracy: {stats['average_accuracy']:.4f}")
     print(f"  - Avg Latency: {stats['average_latency_ms']:.2f}ms")
-    
+
     # Alert if degradation
     success_rate = stats['successful_translations'] / stats['total_translations']
     if success_rate < 0.95 or stats['average_latency_ms'] > 5.0:
         print("WARNING: Performance degradation detected!")
         return False
-    
+
     return True
 
 monitor_ok = await monitor_translation()
