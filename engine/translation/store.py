@@ -47,7 +47,7 @@ def save(rules: TranslationRules, rules_dir: str | Path, version: str | None = N
     Raises:
         RulesVersionError: ``version`` is not a semantic version (``../x`` included).
     """
-    version = check_version(version or rules.version)
+    version = check_version(rules.version if version is None else version)
     rules = rules.model_copy(update={"version": version})
     now = datetime.now(UTC)
     directory = Path(rules_dir)
