@@ -32,7 +32,7 @@ from workers.devstack_probes import (
 
 KAFKA_IMAGE = "apache/kafka:3.9.0"
 REDIS_IMAGE = "redis:7-alpine"
-TEST_REDIS_DB = 13  # other suites use 14; a db of our own keeps FLUSH-happy tools away
+TEST_REDIS_DB = 13  # apart from the app (0) and tests/integration/test_state.py (14)
 TopicFactory = Callable[..., Awaitable[str]]
 
 

