@@ -28,6 +28,13 @@ REJECTION_REASONS: Final = frozenset(
         "checksum_missing",
         "checksum_mismatch",
         "redis_unavailable",
+        # Raised while applying a verified command (streams.activation).
+        "load_failed",
+        "validation_failed",
+        "superseded",
+        "no_history",
+        "no_known_good",
+        "internal_error",
     }
 )
 

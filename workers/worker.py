@@ -1,0 +1,45 @@
+"""Process wiring of one streaming worker: topics, metrics endpoint, faust's Worker.
+
+Everything the worker does is configured by environment settings (see
+:mod:`streams.worker_settings`, :mod:`streams.settings`); this module only starts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+from prometheus_client import start_http_server
+
+from streams.app import create_app
+from streams.topics import ensure_topics, topic_plan
+from streams.worker_settings import KafkaSettings, WorkerSettings
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(
+    settings: WorkerSettings | None = None,
+    kafka: KafkaSettings | None = None,
+    loglevel: str = "info",
+) -> None:
+    """Run a worker until SIGTERM/SIGINT (blocks; faust owns the event loop).
+
+    Raises:
+        SettingsError: The HMAC key is missing or too short.
+    """
+    settings = settings or WorkerSettings()
+    kafka = kafka or KafkaSettings()
+    if settings.detector_threads:
+        import torch
+
+        torch.set_num_threads(settings.detector_threads)
+    if kafka.create_topics:
+        asyncio.run(ensure_topics(kafka, topic_plan(kafka, settings)))
+    runtime = create_app(settings, kafka)
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port)
+        log.info("metrics on :%d/metrics", settings.metrics_port)
+    worker = faust.Worker(runtime.app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()
