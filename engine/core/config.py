@@ -36,8 +36,8 @@ class DetectorSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     version: str = "1.0.0"
-    embedding_dim: int = Field(default=48, ge=4, le=512)
-    hidden_size: int = Field(default=64, ge=4, le=1024)
+    embedding_dim: int = Field(default=32, ge=4, le=512)
+    hidden_size: int = Field(default=48, ge=4, le=1024)
     num_layers: int = Field(default=2, ge=1, le=4)
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
     max_message_bytes: int = Field(default=64 * 1024, ge=1)

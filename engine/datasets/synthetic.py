@@ -28,7 +28,7 @@ def modbus_frame(rng: random.Random) -> LabelledFrame:
     """One random Modbus/TCP request or response with its field spans."""
     fc = rng.choice([1, 2, 3, 4, 5, 6, 15, 16])
     kind = rng.choice(["request", "response", "response", "exception"])
-    spans = list(_MBAP) + [(7, 8, "function_code")]
+    spans = [*list(_MBAP), (7, 8, "function_code")]
     if kind == "exception":
         pdu = struct.pack(">BB", fc | 0x80, rng.choice([1, 2, 3, 4]))
         spans += [(8, 9, "exception_code")]
@@ -43,8 +43,12 @@ def modbus_frame(rng: random.Random) -> LabelledFrame:
         count = rng.randrange(1, 11)
         data = bytes(rng.randrange(256) for _ in range(2 * count))
         pdu = struct.pack(">BHHB", fc, rng.randrange(65536), count, len(data)) + data
-        spans += [(8, 10, "address"), (10, 12, "quantity"), (12, 13, "byte_count"),
-                  (13, 13 + len(data), "data")]
+        spans += [
+            (8, 10, "address"),
+            (10, 12, "quantity"),
+            (12, 13, "byte_count"),
+            (13, 13 + len(data), "data"),
+        ]
     else:  # read responses
         n = rng.randrange(1, 21) * (2 if fc in (3, 4) else 1)
         data = bytes(rng.randrange(256) for _ in range(n))
@@ -70,8 +74,11 @@ def telemetry_frame(rng: random.Random) -> LabelledFrame:
     for _ in range(rng.randrange(1, 4)):
         value = bytes(rng.randrange(256) for _ in range(rng.choice([1, 2, 4])))
         body += bytes([rng.randrange(1, 16), len(value)]) + value
-        spans += [(pos, pos + 1, "tag"), (pos + 1, pos + 2, "value_length"),
-                  (pos + 2, pos + 2 + len(value), "value")]
+        spans += [
+            (pos, pos + 1, "tag"),
+            (pos + 1, pos + 2, "value_length"),
+            (pos + 2, pos + 2 + len(value), "value"),
+        ]
         pos += 2 + len(value)
     head = b"\xaa\x55" + bytes([len(body) + 1, rng.randrange(256)])
     frame = head + bytes(body)
@@ -85,6 +92,8 @@ def generate(protocol: str, n: int, seed: int = 0) -> list[LabelledFrame]:
     try:
         make = makers[protocol]
     except KeyError:
-        raise ValueError(f"unknown synthetic protocol {protocol!r}; have {sorted(makers)}") from None
+        raise ValueError(
+            f"unknown synthetic protocol {protocol!r}; have {sorted(makers)}"
+        ) from None
     rng = random.Random(seed)
     return [make(rng) for _ in range(n)]

@@ -11,7 +11,7 @@ from engine.detection.batching import length_buckets, pad_bytes
 from engine.detection.boundary import FieldBoundary
 from engine.detection.decoding import crf_marginals, viterbi_decode
 from engine.detection.model import BiLSTMCRF
-from engine.detection.tags import TagSet
+from engine.detection.tags import UNKNOWN_TYPE, TagSet
 
 # Bound on padded positions per forward pass, so one 64 KiB frame cannot share a batch with
 # 255 others and blow memory.
@@ -19,37 +19,36 @@ MAX_TOKENS_PER_BATCH = 64 * 1024
 
 
 @torch.inference_mode()
-def predict_paths(
-    model: BiLSTMCRF, messages: Sequence[bytes], device: torch.device
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Viterbi tag paths and per-position marginal of the chosen tag, for one batch."""
+def predict_batch(
+    model: BiLSTMCRF, tagset: TagSet, messages: Sequence[bytes], device: torch.device
+) -> list[list[FieldBoundary]]:
+    """Fields of one padded batch: Viterbi path, then each span's mean posterior marginal."""
     ids, lengths = pad_bytes(messages)
-    ids = ids.to(device)
-    lengths_d = lengths.to(device)
-    emissions = model.emissions(ids, lengths_d).float()
+    emissions = model.emissions(ids.to(device), lengths.to(device)).float().cpu().numpy()
     crf = model.crf
-    args = (crf.start_transitions, crf.end_transitions, crf.transitions)
-    em_cpu = emissions.cpu()
-    cpu_args = tuple(a.detach().cpu() for a in args)
-    paths = viterbi_decode(em_cpu, lengths, *cpu_args)
-    post = crf_marginals(em_cpu, lengths, *cpu_args)
-    chosen = post.gather(2, paths.unsqueeze(2)).squeeze(2).numpy()
-    paths_np = paths.numpy()
-    lens = lengths.tolist()
-    return [paths_np[i, :n] for i, n in enumerate(lens)], [
-        chosen[i, :n] for i, n in enumerate(lens)
-    ]
-
-
-def to_boundaries(tagset: TagSet, path: np.ndarray, probs: np.ndarray) -> list[FieldBoundary]:
-    """Spans of a tag path with each span's mean posterior as its confidence."""
-    spans = tagset.decode(path)
-    starts = np.fromiter((s for s, _, _ in spans), dtype=np.int64, count=len(spans))
-    sums = np.add.reduceat(probs, starts)
-    return [
-        FieldBoundary(s, e, tagset.type_name(t), float(sums[k] / (e - s)))
-        for k, (s, e, t) in enumerate(spans)
-    ]
+    args = tuple(
+        a.detach().cpu().numpy()
+        for a in (crf.start_transitions, crf.end_transitions, crf.transitions)
+    )
+    lens = lengths.numpy()
+    paths = viterbi_decode(emissions, lens, *args)
+    post = crf_marginals(emissions, lens, *args)
+    chosen = np.take_along_axis(post, paths[:, :, None], axis=2)[:, :, 0]
+    # Prefix sums turn every span's mean into two lookups.
+    csum = np.concatenate([np.zeros((chosen.shape[0], 1)), np.cumsum(chosen, axis=1)], axis=1)
+    names = [*tagset.field_types, UNKNOWN_TYPE]  # type id -1 indexes the last entry
+    out = []
+    for row, (starts, ends, types) in enumerate(tagset.decode_batch(paths, lens)):
+        means = (csum[row, ends] - csum[row, starts]) / (ends - starts)
+        out.append(
+            [
+                FieldBoundary(s, e, names[t], c)
+                for s, e, t, c in zip(
+                    starts.tolist(), ends.tolist(), types.tolist(), means.tolist(), strict=True
+                )
+            ]
+        )
+    return out
 
 
 def predict_boundaries(
@@ -64,7 +63,8 @@ def predict_boundaries(
     out: list[list[FieldBoundary]] = [[] for _ in messages]
     lengths = [len(m) for m in messages]
     for idx in length_buckets(lengths, batch_size, MAX_TOKENS_PER_BATCH):
-        paths, probs = predict_paths(model, [messages[i] for i in idx], device)
-        for j, i in enumerate(idx):
-            out[i] = to_boundaries(tagset, paths[j], probs[j])
+        for i, fields in zip(
+            idx, predict_batch(model, tagset, [messages[i] for i in idx], device), strict=True
+        ):
+            out[i] = fields
     return out

@@ -110,6 +110,35 @@ class TagSet:
         ends = np.append(idx[1:], n)
         return [(int(s), int(e), int(ftype[s])) for s, e in zip(idx, ends, strict=True)]
 
+    def decode_batch(
+        self, paths: np.ndarray, lengths: np.ndarray
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """:meth:`decode` for a padded ``(B, T)`` batch, vectorised over the whole batch.
+
+        Returns:
+            Per row: ``(starts, ends, type_ids)`` arrays.
+        """
+        b, t = paths.shape
+        kind = self._kind[paths]
+        ftype = self._type[paths]
+        starts = np.zeros((b, t), dtype=bool)
+        starts[:, 0] = True
+        if t > 1:
+            starts[:, 1:] = (
+                (kind[:, 1:] == _KIND_B)
+                | (kind[:, 1:] == _KIND_S)
+                | (kind[:, :-1] == _KIND_E)
+                | (kind[:, :-1] == _KIND_S)
+                | (ftype[:, 1:] != ftype[:, :-1])
+            )
+        starts &= np.arange(t)[None, :] < lengths[:, None]
+        out = []
+        for row in range(b):
+            idx = np.flatnonzero(starts[row])
+            ends = np.append(idx[1:], lengths[row])
+            out.append((idx, ends, ftype[row, idx]))
+        return out
+
     def type_name(self, type_id: int) -> str:
         """Name of a type id returned by :meth:`decode`."""
         return UNKNOWN_TYPE if type_id < 0 else self.field_types[type_id]

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -106,21 +107,20 @@ def evaluate(
         loss_sum += float(nll)
         c = model.crf
         paths = viterbi_decode(
-            em.float().cpu(),
-            lens,
-            c.start_transitions.cpu(),
-            c.end_transitions.cpu(),
-            c.transitions.cpu(),
+            em.float().cpu().numpy(),
+            lens.numpy(),
+            *(
+                a.detach().cpu().numpy()
+                for a in (c.start_transitions, c.end_transitions, c.transitions)
+            ),
         )
         for j, i in enumerate(idx):
             pred_tags[i] = paths[j, : lengths[i]].tolist()
     predicted = [
-        [(s, e, tagset.type_name(t)) for s, e, t in tagset.decode(torch.tensor(p).numpy())]
-        for p in pred_tags
+        [(s, e, tagset.type_name(t)) for s, e, t in tagset.decode(np.asarray(p))] for p in pred_tags
     ]
     gold = [
-        [(s, e, tagset.type_name(t)) for s, e, t in tagset.decode(torch.tensor(g).numpy())]
-        for g in data.tags
+        [(s, e, tagset.type_name(t)) for s, e, t in tagset.decode(np.asarray(g))] for g in data.tags
     ]
     scores = score_spans(predicted, gold)
     scores["accuracy"] = byte_accuracy(pred_tags, data.tags)

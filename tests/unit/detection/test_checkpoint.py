@@ -26,8 +26,10 @@ from .conftest import small_config
 
 def _outputs(detector: FieldDetector) -> list:
     msgs = [f.message for f in generate("modbus", 10, seed=21)]
-    return [[(b.start_pos, b.end_pos, b.field_type, round(b.confidence, 5)) for b in fields]
-            for fields in detector.detect_boundaries_batch(msgs)]
+    return [
+        [(b.start_pos, b.end_pos, b.field_type, round(b.confidence, 5)) for b in fields]
+        for fields in detector.detect_boundaries_batch(msgs)
+    ]
 
 
 async def test_save_load_gives_same_outputs(trained: tuple, tmp_path: Path) -> None:
@@ -50,7 +52,9 @@ async def test_epoch_checkpoints_are_named_and_loadable(trained: tuple) -> None:
     assert len(infos) == history["summary"]["epochs_run"]  # save_best_only=False
     best = Path(history["summary"]["best_checkpoint"])
     info = checkpoints.parse_checkpoint_name(best)
-    assert info is not None and info.f1 == pytest.approx(history["summary"]["best_val_f1"], abs=1e-4)
+    assert info is not None and info.f1 == pytest.approx(
+        history["summary"]["best_val_f1"], abs=1e-4
+    )
     fresh = FieldDetector(small_config())
     meta = await fresh.load_checkpoint(best, load_optimizer=True, load_scheduler=True)
     assert meta["epoch"] == info.epoch

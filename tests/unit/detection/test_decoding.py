@@ -18,24 +18,30 @@ def _random_crf(k: int, seed: int) -> CRF:
     return crf
 
 
+def _params(crf: CRF) -> tuple:
+    return tuple(
+        p.detach().numpy() for p in (crf.start_transitions, crf.end_transitions, crf.transitions)
+    )
+
+
 def test_viterbi_paths_identical_to_pytorch_crf() -> None:
-    for seed in range(5):
-        crf = _random_crf(9, seed)
+    for seed in range(20):
+        crf = _random_crf(9 + seed, seed)
         lengths = torch.tensor([13, 1, 7, 13, 4, 10])
-        em = torch.randn(len(lengths), 13, 9) * 3
+        em = torch.randn(len(lengths), 13, 9 + seed) * 3
         mask = torch.arange(13).unsqueeze(0) < lengths.unsqueeze(1)
         expected = crf.decode(em, mask=mask)
-        ours = viterbi_decode(em, lengths, crf.start_transitions, crf.end_transitions,
-                              crf.transitions)
+        ours = viterbi_decode(em.numpy(), lengths.numpy(), *_params(crf))
         for i, path in enumerate(expected):
             assert ours[i, : lengths[i]].tolist() == path
+            assert not ours[i, lengths[i] :].any()
 
 
 def test_marginals_match_brute_force() -> None:
     crf = _random_crf(3, 7)
     lengths = torch.tensor([4, 2])
     em = torch.randn(2, 4, 3)
-    post = crf_marginals(em, lengths, crf.start_transitions, crf.end_transitions, crf.transitions)
+    post = torch.from_numpy(crf_marginals(em.numpy(), lengths.numpy(), *_params(crf)))
     for b, n in enumerate(lengths.tolist()):
         expected = torch.zeros(n, 3, dtype=torch.float64)
         z = 0.0
@@ -47,6 +53,7 @@ def test_marginals_match_brute_force() -> None:
             for t, tag in enumerate(path):
                 expected[t, tag] += w
         torch.testing.assert_close(post[b, :n], expected / z, rtol=1e-4, atol=1e-6)
+    assert not post[1, 2:].any()
 
 
 def test_reverse_within_lengths_is_an_involution_that_keeps_padding() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from engine.datasets.synthetic import generate
@@ -11,9 +13,17 @@ from engine.errors import DatasetError, InvalidInputError, ModelNotReadyError
 
 from .conftest import small_config
 
-HISTORY_KEYS = ["train_loss", "val_loss", "val_precision", "val_recall", "val_f1",
-                "val_accuracy", "val_boundary_precision", "val_boundary_recall",
-                "val_boundary_f1"]
+HISTORY_KEYS = [
+    "train_loss",
+    "val_loss",
+    "val_precision",
+    "val_recall",
+    "val_f1",
+    "val_accuracy",
+    "val_boundary_precision",
+    "val_boundary_recall",
+    "val_boundary_f1",
+]
 
 
 def test_history_has_every_metric_per_epoch(trained: tuple) -> None:
@@ -38,7 +48,7 @@ async def test_learns_held_out_modbus(trained: tuple) -> None:
     fields = await detector.detect_boundaries(frame.message)
     # Fields tile the message and carry probabilities.
     assert fields[0].start_pos == 0 and fields[-1].end_pos == len(frame.message)
-    assert all(a.end_pos == b.start_pos for a, b in zip(fields, fields[1:], strict=False))
+    assert all(a.end_pos == b.start_pos for a, b in itertools.pairwise(fields))
     assert all(0.0 <= f.confidence <= 1.0 for f in fields)
 
 
@@ -78,8 +88,11 @@ async def test_untrained_detector_says_so() -> None:
 def test_training_refuses_bad_data() -> None:
     detector = FieldDetector(small_config())
     with pytest.raises(DatasetError, match=r"training_data\[1\]"):
-        detector.train([(b"\x01\x02", [(0, 2, "a")]), (b"\x01", [(0, 3, "a")])],
-                       [(b"\x01", [(0, 1, "a")])], num_epochs=1)
+        detector.train(
+            [(b"\x01\x02", [(0, 2, "a")]), (b"\x01", [(0, 3, "a")])],
+            [(b"\x01", [(0, 1, "a")])],
+            num_epochs=1,
+        )
     with pytest.raises(DatasetError, match="non-empty"):
         detector.train([(b"\x01", [(0, 1, "a")])], [], num_epochs=1)
 
@@ -99,7 +112,10 @@ def test_incremental_training_does_not_forget() -> None:
     before = _f1_on(detector, modbus_val)
     assert before > 0.9
     history = detector.train_batch(
-        [telemetry], modbus_val + telemetry_val, num_epochs_per_batch=10, learning_rate=5e-3,
+        [telemetry],
+        modbus_val + telemetry_val,
+        num_epochs_per_batch=10,
+        learning_rate=5e-3,
         batch_size=32,
     )
     metrics = history["batch_metrics"][0]

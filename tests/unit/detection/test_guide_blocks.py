@@ -38,8 +38,10 @@ async def test_field_detector_operations(guide_env: Path) -> None:
     await detector.initialize()
 
     training_data = [
-        (b"\x01\x00TEST1234\x00\x00\xff\xff", [(0, 2, "header"), (2, 10, "payload"),
-                                               (10, 14, "checksum")]),
+        (
+            b"\x01\x00TEST1234\x00\x00\xff\xff",
+            [(0, 2, "header"), (2, 10, "payload"), (10, 14, "checksum")],
+        ),
         *_tuples("modbus", 250, 1),
     ]
     validation_data = _tuples("modbus", 80, 2)
@@ -87,7 +89,11 @@ async def test_field_detector_operations(guide_env: Path) -> None:
     # --- 3. Model Checkpointing -------------------------------------------------------
     checkpoint_dir = "checkpoints/field_detector"
     checkpoints = sorted(
-        [f for f in os.listdir(checkpoint_dir) if f.endswith(".pt") and not f.endswith("_latest.pt")],
+        [
+            f
+            for f in os.listdir(checkpoint_dir)
+            if f.endswith(".pt") and not f.endswith("_latest.pt")
+        ],
         reverse=True,
     )
     print("Available checkpoints:")
@@ -155,11 +161,23 @@ async def test_rollback_helpers_make_each_scenario_one_call(guide_env: Path) -> 
 
     detector = FieldDetector(Config())
     ckpt_dir = Path("checkpoints/field_detector")
-    detector.train(_tuples("modbus", 200, 1), _tuples("modbus", 60, 2), num_epochs=4,
-                   learning_rate=5e-3, save_best_only=False, checkpoint_dir=ckpt_dir)
-    detector.train(_tuples("modbus", 200, 3), _tuples("modbus", 60, 2), num_epochs=2,
-                   learning_rate=5e-3, save_best_only=False, checkpoint_dir=ckpt_dir,
-                   version="1.1.0")
+    detector.train(
+        _tuples("modbus", 200, 1),
+        _tuples("modbus", 60, 2),
+        num_epochs=4,
+        learning_rate=5e-3,
+        save_best_only=False,
+        checkpoint_dir=ckpt_dir,
+    )
+    detector.train(
+        _tuples("modbus", 200, 3),
+        _tuples("modbus", 60, 2),
+        num_epochs=2,
+        learning_rate=5e-3,
+        save_best_only=False,
+        checkpoint_dir=ckpt_dir,
+        version="1.1.0",
+    )
     infos = checkpoints.list_checkpoints(ckpt_dir)
     assert infos[0].version == "1.1.0" and infos[0].epoch == 6
     previous = checkpoints.previous_checkpoint(ckpt_dir)
