@@ -38,6 +38,7 @@ format: $(STAMP)  ## Apply ruff fixes and formatting
 
 bench: $(STAMP)  ## Run the benchmarks (prints figures)
 	$(PY) bench/detector_throughput.py
+	$(PY) bench/translation_speed.py
 
 clean:  ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
