@@ -1,17 +1,16 @@
-"""VersionStore against a real Redis (``REDIS_URL``, default ``redis://127.0.0.1:6379``).
+"""VersionStore against a real Redis: the session's (``redis_url`` fixture in tests/conftest.py,
+with the embedded redis-server as fallback when none answers).
 
-Every test uses database 14 and its own key prefix, and deletes its keys afterwards, so it can
-share a Redis with other tests and runs.
+Every test uses its own key prefix and deletes its keys afterwards, so it can share a Redis with
+other tests and runs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from urllib.parse import urlsplit, urlunsplit
 from uuid import uuid4
 
 import pytest
@@ -24,32 +23,21 @@ from streams.state import HistoryEntry, VersionPointer, VersionStore
 
 pytestmark = pytest.mark.integration
 
-TEST_DB = 14
 StoreFactory = Callable[..., Awaitable[VersionStore]]
 
 
-def _test_db_url() -> str:
-    parts = urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"))
-    return urlunsplit((parts.scheme, parts.netloc, f"/{TEST_DB}", parts.query, ""))
-
-
 @pytest.fixture
-async def make_store() -> AsyncIterator[StoreFactory]:
+async def make_store(redis_url: str) -> AsyncIterator[StoreFactory]:
     """Factory of stores sharing one fresh key prefix; each store has its own connection."""
     prefix = f"test:{uuid4().hex}:"
     clients: list[Redis] = []
 
     async def make(**kwargs: object) -> VersionStore:
-        client = Redis.from_url(_test_db_url(), socket_timeout=5, socket_connect_timeout=2)
+        client = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
         clients.append(client)
         return VersionStore(client, prefix=prefix, **kwargs)  # type: ignore[arg-type]
 
-    probe = await make()
-    try:
-        await probe.ping()
-    except StateError as exc:
-        await clients[0].aclose()
-        pytest.skip(f"no Redis for integration tests: {exc}")
+    await (await make()).ping()
     yield make
     keys = [key async for key in clients[0].scan_iter(match=f"{prefix}*")]
     if keys:
@@ -238,10 +226,10 @@ async def test_lock_contenders_one_winner(make_store: StoreFactory) -> None:
     assert sum(token is not None for token in tokens) == 1
 
 
-async def test_decoded_responses_client(make_store: StoreFactory) -> None:
+async def test_decoded_responses_client(make_store: StoreFactory, redis_url: str) -> None:
     store = await make_store()
     text_store = VersionStore(
-        Redis.from_url(_test_db_url(), decode_responses=True), prefix=store._prefix
+        Redis.from_url(redis_url, decode_responses=True), prefix=store._prefix
     )
     try:
         await store.compare_and_set_active("field_detector", None, None, _pointer("1.0.0"))
@@ -261,7 +249,7 @@ def _closed_port() -> int:
 
 
 async def test_redis_down_raises_state_error() -> None:
-    url = f"redis://:pw-not-for-logs@127.0.0.1:{_closed_port()}/{TEST_DB}"
+    url = f"redis://:pw-not-for-logs@127.0.0.1:{_closed_port()}/0"
     settings = RedisSettings(url=SecretStr(url), connect_timeout_s=1, socket_timeout_s=1)
     store = VersionStore.from_settings(settings)
     calls = [
