@@ -1,0 +1,69 @@
+"""The default Modbus → MQTT rule set of the edge adapters.
+
+Register reads (function codes 1–4) become one MQTT message per response: the topic names the
+unit and the function code, the payload is the register block as the device sent it (big-endian
+16-bit registers, or the packed coil bytes). A reader that knows the register map decodes it;
+richer rule sets (typed JSON fields) are made with the Translation Studio.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.translation import store
+from engine.translation.rules import ConstantRule, CopyRule, TemplateRule, TranslationRules
+from engine.translation.spec import (
+    FieldType,
+    Framing,
+    ProtocolField,
+    ProtocolSpecification,
+    ProtocolType,
+)
+
+DEFAULT_TOPIC = "cronos/{unit_id}/fc{function_code}"
+RULES_VERSION = "1.0.0"
+
+
+def modbus_to_mqtt_rules(
+    topic_template: str = DEFAULT_TOPIC, version: str = RULES_VERSION
+) -> TranslationRules:
+    """Rules that publish each read response's register bytes to ``topic_template``.
+
+    Args:
+        topic_template: MQTT topic with ``{unit_id}`` / ``{function_code}`` /
+            ``{transaction_id}`` placeholders.
+        version: Semantic version stamped on results.
+    """
+    source = ProtocolSpecification(
+        protocol_id="modbus",
+        protocol_type=ProtocolType.MODBUS,
+        framing=Framing.MODBUS_TCP,
+        fields=[],
+    )
+    target = ProtocolSpecification(
+        protocol_id="mqtt",
+        protocol_type=ProtocolType.MQTT,
+        framing=Framing.MQTT_PUBLISH,
+        fields=[
+            ProtocolField(name="topic", field_type=FieldType.STRING),
+            ProtocolField(name="payload", field_type=FieldType.BINARY),
+        ],
+    )
+    return TranslationRules(
+        version=version,
+        source_protocol="modbus",
+        target_protocol="mqtt",
+        source_spec=source,
+        target_spec=target,
+        rules=[
+            TemplateRule(target="topic", template=topic_template),
+            CopyRule(target="payload", source="data"),
+            ConstantRule(target="qos", value=0),
+        ],
+        accuracy=1.0,
+    )
+
+
+def save_default_rules(artifact_root: Path, version: str = RULES_VERSION) -> Path:
+    """Write the default rules under ``artifact_root/translation_rules`` (with a sidecar)."""
+    return store.save(modbus_to_mqtt_rules(version=version), artifact_root / "translation_rules")
