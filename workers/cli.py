@@ -6,13 +6,14 @@ them together and sets up logging.
 
 from __future__ import annotations
 
-import logging
+from pathlib import Path
 
 import typer
-from rich.logging import RichHandler
 
+from workers import lifecycle_cli  # noqa: F401  (registers checkpoints prune/show, dataset check)
 from workers.detector_cli import checkpoints_app, dataset_app, detect, run, train
 from workers.dev_cli import dev_app
+from workers.logging_setup import DEFAULT_LOG_FILE, configure_logging
 
 app = typer.Typer(
     name="cronos",
@@ -30,12 +31,16 @@ app.add_typer(dev_app, name="dev", help="The embedded stack: Kafka (tansu) and R
 
 
 @app.callback()
-def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(message)s",
-        handlers=[RichHandler(show_path=False, rich_tracebacks=False)],
-    )
+def _main(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+    log_json: bool = typer.Option(
+        False, "--log-json", envvar="CRONOS_LOG_JSON", help="JSON-lines logs (stdout + file)."
+    ),
+    log_file: Path = typer.Option(
+        DEFAULT_LOG_FILE, envvar="CRONOS_LOG_FILE", help="Rotating JSON log file."
+    ),
+) -> None:
+    configure_logging(json=log_json, verbose=verbose, log_file=log_file)
 
 
 def main() -> None:

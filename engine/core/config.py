@@ -31,6 +31,9 @@ class DetectorSettings(BaseModel):
         seed: Seed for weight initialisation and shuffling (reproducible training).
         model_path: Checkpoint loaded by ``initialize()`` when set and present.
         checkpoint_dir: Default directory for checkpoints written by training.
+        quality_checks: Run the data-quality check before ``train`` and refuse on errors.
+        strict_gaps: Make bytes that no span covers a quality error (else a warning: the
+            detector trains them as ``O``).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -47,6 +50,8 @@ class DetectorSettings(BaseModel):
     seed: int = 1234
     model_path: Path | None = None
     checkpoint_dir: Path = Path("checkpoints/field_detector")
+    quality_checks: bool = True
+    strict_gaps: bool = False
 
 
 class LLMSettings(BaseModel):

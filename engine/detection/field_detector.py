@@ -18,24 +18,40 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from engine.artifact_lock import shared_lock
 from engine.core.config import Config
 from engine.detection import checkpoints as ckpt_names
 from engine.detection.boundary import FieldBoundary
 from engine.detection.checkpoint import load_checkpoint_payload, save_checkpoint
 from engine.detection.dataset import LabelledFrame, coerce_frames
 from engine.detection.inference import predict_boundaries
+from engine.detection.lineage import build_lineage, dataset_entry, parent_entry
 from engine.detection.model import BiLSTMCRF
+from engine.detection.quality import DataQualityError, QualityPolicy, check_dataset
+from engine.detection.quantization import (
+    MAX_BOUNDARY_F1_DROP,
+    QuantizationRefusedError,
+    QuantizationReport,
+    judge,
+    quantize_model,
+)
 from engine.detection.replay import ReplayBuffer
 from engine.detection.tags import TagSet
 from engine.detection.trainer import Encoded, EpochResult, evaluate, run_epochs
-from engine.errors import CheckpointError, DatasetError, InvalidInputError, ModelNotReadyError
+from engine.errors import (
+    CheckpointError,
+    ConfigError,
+    DatasetError,
+    InvalidInputError,
+    ModelNotReadyError,
+)
 from engine.versioning import validate_version
 
 log = logging.getLogger(__name__)
@@ -44,7 +60,17 @@ EpochCallback = Callable[[int, EpochResult, bool], None]
 
 
 def resolve_device(setting: str) -> torch.device:
-    """``auto`` → CUDA when torch sees a GPU, else CPU."""
+    """``auto`` → CUDA when torch sees a GPU, else CPU.
+
+    Raises:
+        ConfigError: ``cuda`` was asked for and torch sees no CUDA device.
+    """
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "detector device is 'cuda' but torch sees no CUDA device "
+            f"(torch {torch.__version__}, built for CUDA {torch.version.cuda}); "
+            "set device to 'auto' or 'cpu'"
+        )
     if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()):
         return torch.device("cuda")
     return torch.device("cpu")
@@ -68,6 +94,9 @@ class FieldDetector:
         self.metrics: dict[str, float] = {}
         self.timestamp: str | None = None
         self.checkpoint_path: Path | None = None
+        self.lineage: dict[str, Any] = {}
+        # Int8 copy used for inference after quantize(); checkpoints come from the float model.
+        self._inference_model: BiLSTMCRF | None = None
         self._optimizer_state: dict[str, Any] | None = None
         self._scheduler_state: dict[str, Any] | None = None
         self._replay = ReplayBuffer(self.settings.replay_size, seed=self.settings.seed)
@@ -148,6 +177,7 @@ class FieldDetector:
         *,
         version: str | None = None,
         on_epoch: EpochCallback | None = None,
+        data_files: Mapping[str, str | Path] | None = None,
     ) -> dict[str, Any]:
         """Train (or fine-tune) on labelled frames, validating after every epoch.
 
@@ -165,6 +195,8 @@ class FieldDetector:
             checkpoint_dir: Where checkpoints go; ``None`` writes none.
             version: Semantic version stamped on checkpoints (default: the detector's).
             on_epoch: Called as ``on_epoch(epoch, result, improved)`` after each epoch.
+            data_files: ``{"train": path, "val": path}`` when the data came from files, so the
+                checkpoints' lineage records their sha256 and row counts.
 
         Returns:
             History: per-epoch lists ``train_loss``, ``val_loss``, ``val_precision``,
@@ -175,11 +207,23 @@ class FieldDetector:
             ``checkpoints``, ``version``, ``field_types``, ``num_train``, ``num_val``.
 
         Raises:
+            DataQualityError: the data-quality check found errors (``exc.report`` lists them).
             DatasetError: a frame or span is malformed, or a dataset is empty.
         """
         if version is not None:
             self.version = validate_version(version)
         cap = self.settings.max_message_bytes
+        if self.settings.quality_checks:
+            policy = QualityPolicy(max_bytes=cap, strict_gaps=self.settings.strict_gaps)
+            report = check_dataset(
+                training_data, validation_data, policy, names=("training_data", "validation_data")
+            )
+            for issue in report.warnings:
+                log.warning(
+                    "data quality: %s ×%d, e.g. %s", issue.code, issue.count, issue.examples
+                )
+            if not report.ok:
+                raise DataQualityError(report)
         train = coerce_frames(training_data, max_bytes=cap, name="training_data")
         val = coerce_frames(validation_data, max_bytes=cap, name="validation_data")
         history = self._fit(
@@ -192,6 +236,7 @@ class FieldDetector:
             save_best_only,
             checkpoint_dir,
             on_epoch,
+            data_files=data_files,
         )
         self._replay.extend(train)
         return history
@@ -207,13 +252,17 @@ class FieldDetector:
         save_best_only: bool,
         checkpoint_dir: str | Path | None,
         on_epoch: EpochCallback | None,
+        *,
+        data_files: Mapping[str, str | Path] | None = None,
     ) -> dict[str, Any]:
         t0 = time.perf_counter()
         if num_epochs < 1 or batch_size < 1 or learning_rate <= 0:
             raise ValueError("num_epochs and batch_size must be ≥ 1 and learning_rate > 0")
         if not train or not val:
             raise DatasetError("training_data and validation_data must both be non-empty")
+        parent = parent_entry(self.checkpoint_path, self.version) if self.model else None
         model, tagset = self._ensure_model(train + val)
+        self._inference_model = None  # a quantized copy would be stale after training
         optimizer = self._optimizer(model, learning_rate)
         scheduler = self._scheduler(optimizer)
         out_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -238,6 +287,21 @@ class FieldDetector:
             "num_train": len(train),
             "num_val": len(val),
         }
+        files = data_files or {}
+        self.lineage = build_lineage(
+            {
+                "train": dataset_entry(train, files.get("train")),
+                "val": dataset_entry(val, files.get("val")),
+            },
+            {
+                **train_info,
+                "early_stopping_patience": early_stopping_patience,
+                "save_best_only": save_best_only,
+                "device": str(self.device),
+                "settings": self.settings.model_dump(mode="json"),
+            },
+            parent,
+        )
         state = run_epochs(
             model,
             tagset,
@@ -399,6 +463,7 @@ class FieldDetector:
             ModelNotReadyError: no model is trained or loaded.
         """
         model, tagset = self._require_model()
+        model = self._inference_model or model
         checked = [self._check_message(m, f"messages[{i}]") for i, m in enumerate(messages)]
         if not checked:
             return []
@@ -440,6 +505,7 @@ class FieldDetector:
             "scheduler_state": scheduler_state,
             "metrics": {k: float(v) for k, v in metrics.items()},
             "training": dict(training or {}),
+            "lineage": dict(self.lineage),
         }
 
     def _save(
@@ -486,7 +552,8 @@ class FieldDetector:
                 the model it had.
         """
         path = Path(checkpoint_path)
-        payload = load_checkpoint_payload(path)
+        with shared_lock(path.parent):  # a prune cannot delete it while we read it
+            payload = load_checkpoint_payload(path)
         try:
             tagset = TagSet.from_tags(payload["tags"])
             model = BiLSTMCRF(**payload["model_config"]).to(self.device)
@@ -505,6 +572,8 @@ class FieldDetector:
         self.metrics = dict(payload["metrics"])
         self.timestamp = payload["timestamp"]
         self.checkpoint_path = path
+        self.lineage = dict(payload.get("lineage") or {})  # absent in older checkpoints
+        self._inference_model = None
         self._optimizer_state = payload.get("optimizer_state") if load_optimizer else None
         self._scheduler_state = payload.get("scheduler_state") if load_scheduler else None
         log.info("loaded checkpoint %s (version %s, epoch %d)", path.name, version, self.epoch)
@@ -516,8 +585,49 @@ class FieldDetector:
             "field_types": list(tagset.field_types),
             "model_config": dict(payload["model_config"]),
             "training": dict(payload.get("training") or {}),
+            "lineage": dict(self.lineage),
             "path": str(path),
         }
+
+    # ------------------------------------------------------------------ quantization
+
+    def quantize(
+        self, validation_data: Sequence[Any], max_boundary_f1_drop: float = MAX_BOUNDARY_F1_DROP
+    ) -> QuantizationReport:
+        """Switch CPU inference to an int8 dynamic-quantized copy if it keeps its accuracy.
+
+        The float model stays for training and checkpoints. Training or loading again drops
+        the quantized copy.
+
+        Raises:
+            QuantizationRefusedError: boundary F1 on ``validation_data`` fell by more than
+                ``max_boundary_f1_drop`` (``exc.report`` has the figures), or the detector runs
+                on a GPU. Inference keeps the float model.
+        """
+        model, tagset = self._require_model()
+        if self.device.type != "cpu":
+            raise QuantizationRefusedError("int8 dynamic quantization is for CPU inference only")
+        frames = coerce_frames(
+            validation_data, max_bytes=self.settings.max_message_bytes, name="validation_data"
+        )
+        if not frames:
+            raise DatasetError("validation_data must be non-empty")
+        quantized = quantize_model(model)
+        encoded = Encoded.build(frames, tagset)
+        with torch.inference_mode():
+            before = evaluate(model, tagset, encoded, 64, self.device)
+            after = evaluate(quantized, tagset, encoded, 64, self.device)
+        report = judge(before, after, max_boundary_f1_drop)
+        if not report.accepted:
+            raise QuantizationRefusedError(
+                f"quantization refused: boundary F1 {report.float_boundary_f1:.4f} → "
+                f"{report.quantized_boundary_f1:.4f} (drop {report.boundary_f1_drop:.4f} > "
+                f"{max_boundary_f1_drop})",
+                report,
+            )
+        self._inference_model = quantized
+        log.info("int8 inference model in use: %s", report.as_dict())
+        return report
 
 
 def _checkpoint_metrics(val: dict[str, float]) -> dict[str, float]:

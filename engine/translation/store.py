@@ -3,7 +3,8 @@
 File name: ``translation_rules_{src}_{dst}_v{version}_acc{accuracy:.4f}_{timestamp}.json``
 (timestamp ``YYYYmmdd_HHMMSS_ffffff``, UTC) and ``<file>.sha256`` beside it (``sha256sum``
 format). The file is an envelope
-``{"schema_version": 1, "saved_at": ..., "rules": {...}}`` validated strictly on load: extra keys,
+``{"schema_version": 1, "saved_at": ..., "rules": {...}, "lineage": {...}}`` validated strictly on
+load (``lineage`` is optional, so files written before it existed still load): extra keys,
 wrong types, a bad checksum or unparsable JSON are refused with :class:`RulesFileError`.
 Writes go to a temporary file first and are renamed into place, so readers never see half a file.
 """
@@ -19,6 +20,8 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from engine.artifact_lock import shared_lock
+from engine.detection.lineage import rules_lineage
 from engine.translation.errors import RulesFileError, RulesIntegrityError, RulesVersionError
 from engine.translation.rules import SEMVER, TranslationRules
 
@@ -32,6 +35,7 @@ class _Envelope(BaseModel):
     schema_version: Literal[1]
     saved_at: str
     rules: TranslationRules
+    lineage: dict[str, Any] | None = None
 
 
 def check_version(version: str) -> str:
@@ -41,8 +45,17 @@ def check_version(version: str) -> str:
     return version
 
 
-def save(rules: TranslationRules, rules_dir: str | Path, version: str | None = None) -> Path:
+def save(
+    rules: TranslationRules,
+    rules_dir: str | Path,
+    version: str | None = None,
+    *,
+    lineage: dict[str, Any] | None = None,
+) -> Path:
     """Write ``rules`` (re-versioned to ``version`` if given) and its sidecar; return the path.
+
+    ``lineage`` defaults to the fingerprint of the rule set's test cases, the code and library
+    versions and the generator (see ``engine.detection.lineage.rules_lineage``).
 
     Raises:
         RulesVersionError: ``version`` is not a semantic version (``../x`` included).
@@ -61,6 +74,7 @@ def save(rules: TranslationRules, rules_dir: str | Path, version: str | None = N
         "schema_version": SCHEMA_VERSION,
         "saved_at": now.isoformat(),
         "rules": rules.model_dump(mode="json"),
+        "lineage": lineage if lineage is not None else rules_lineage(rules),
     }
     payload = orjson.dumps(envelope, option=orjson.OPT_INDENT_2)
     _write_atomic(path, payload)
@@ -76,10 +90,21 @@ def load(path: str | Path) -> TranslationRules:
         RulesIntegrityError: The bytes do not match the sidecar.
         RulesFileError: Missing file or sidecar, unparsable JSON, or a schema violation.
     """
+    return load_envelope(path).rules
+
+
+def load_lineage(path: str | Path) -> dict[str, Any] | None:
+    """The verified lineage of a rules file; ``None`` for files written before lineage."""
+    return load_envelope(path).lineage
+
+
+def load_envelope(path: str | Path) -> _Envelope:
+    """Read and check a rules file (see :func:`load`); the whole envelope."""
     path = Path(path)
     try:
-        payload = path.read_bytes()
-        recorded = _sidecar(path).read_text(encoding="utf-8").split()[0]
+        with shared_lock(path.parent):  # a prune cannot delete it while we read it
+            payload = path.read_bytes()
+            recorded = _sidecar(path).read_text(encoding="utf-8").split()[0]
     except (OSError, IndexError, UnicodeDecodeError) as exc:
         raise RulesFileError(
             f"{path}: rules file or its .sha256 sidecar unreadable: {exc}"
@@ -90,7 +115,7 @@ def load(path: str | Path) -> TranslationRules:
             f"{path}: sha256 {actual[:12]}… does not match sidecar {recorded[:12]}… "
             "(file tampered with or truncated)"
         )
-    return _parse(path, payload).rules
+    return _parse(path, payload)
 
 
 def _parse(path: Path, payload: bytes) -> _Envelope:
