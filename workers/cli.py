@@ -13,6 +13,7 @@ import typer
 from workers import lifecycle_cli  # noqa: F401  (registers checkpoints prune/show, dataset check)
 from workers.detector_cli import checkpoints_app, dataset_app, detect, run, train
 from workers.dev_cli import dev_app
+from workers.edge_cli import ingest_app, mqtt_app, send, sim_app
 from workers.logging_setup import DEFAULT_LOG_FILE, configure_logging
 
 app = typer.Typer(
@@ -28,6 +29,10 @@ app.add_typer(checkpoints_app, name="checkpoints")
 app.add_typer(dataset_app, name="dataset")
 # Sub-apps of other modules are mounted below, one line each.
 app.add_typer(dev_app, name="dev", help="The embedded stack: Kafka (tansu) and Redis.")
+app.add_typer(ingest_app, name="ingest", help="Read frames from devices into Kafka.")
+app.command()(send)
+app.add_typer(mqtt_app, name="mqtt", help="MQTT egress: sink and live tail.")
+app.add_typer(sim_app, name="sim", help="Simulated devices.")
 
 
 @app.callback()
