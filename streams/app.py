@@ -77,6 +77,8 @@ def create_app(
     kafka = kafka or KafkaSettings()
     redis = redis or RedisSettings()
     control = control or ControlSettings()
+    # faust creates only the last level of its data directory.
+    (settings.data_dir / settings.worker_id).mkdir(parents=True, exist_ok=True)
     app = faust_app(kafka, settings)
     raw = app.topic(
         kafka.topic_raw,

@@ -98,6 +98,13 @@ class TopicReader:
         if self._consumer is not None:
             await self._consumer.stop()
 
+    async def poll(self, timeout_s: float = 0.5) -> None:
+        """Read whatever arrives within ``timeout_s``."""
+        assert self._consumer is not None
+        batch = await self._consumer.getmany(timeout_ms=int(timeout_s * 1000))
+        for recs in batch.values():
+            self.records.extend(recs)
+
     async def until(
         self, done: Callable[[list[ConsumerRecord[bytes, bytes]]], bool], timeout_s: float = 30
     ) -> list[ConsumerRecord[bytes, bytes]]:
