@@ -11,10 +11,12 @@ from pathlib import Path
 import typer
 
 from workers import lifecycle_cli  # noqa: F401  (registers checkpoints prune/show, dataset check)
+from workers.control_cli import control_app
 from workers.detector_cli import checkpoints_app, dataset_app, detect, run, train
 from workers.dev_cli import dev_app
 from workers.edge_cli import ingest_app, mqtt_app, send, sim_app
 from workers.logging_setup import DEFAULT_LOG_FILE, configure_logging
+from workers.worker_cli import worker
 
 app = typer.Typer(
     name="cronos",
@@ -33,6 +35,8 @@ app.add_typer(ingest_app, name="ingest", help="Read frames from devices into Kaf
 app.command()(send)
 app.add_typer(mqtt_app, name="mqtt", help="MQTT egress: sink and live tail.")
 app.add_typer(sim_app, name="sim", help="Simulated devices.")
+app.command()(worker)
+app.add_typer(control_app, name="control", help="Hot swap, roll back and inspect versions.")
 
 
 @app.callback()
