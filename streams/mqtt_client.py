@@ -100,6 +100,8 @@ class MqttLink:
         while not self.connected:
             await self._drop()
             client = aiomqtt.Client(**client_kwargs(self.settings), logger=log)
+            # aiomqtt warns above 10 pending publishes; the sink keeps a whole batch in flight.
+            client.pending_calls_threshold = self.settings.max_inflight + 1
             try:
                 await client.__aenter__()
             except aiomqtt.MqttError as exc:
