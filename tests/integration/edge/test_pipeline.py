@@ -95,6 +95,7 @@ async def test_broker_restart_loses_nothing(
     make_sink: Callable[..., MqttSink],
     background: Background,
 ) -> None:
+    reconnects0 = REGISTRY.get_sample_value("cronos_mqtt_reconnects_total", {"outcome": "ok"})
     sink = make_sink()
     async with (
         ModbusSimulator(port=0, units=(1,), changing=True) as sim,
