@@ -8,6 +8,7 @@ richer rule sets (typed JSON fields) are made with the Translation Studio.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.translation import store
@@ -19,6 +20,7 @@ from engine.translation.spec import (
     ProtocolSpecification,
     ProtocolType,
 )
+from streams.artifacts import rules_filename
 
 DEFAULT_TOPIC = "cronos/{unit_id}/fc{function_code}"
 RULES_VERSION = "1.0.0"
@@ -64,6 +66,21 @@ def modbus_to_mqtt_rules(
     )
 
 
-def save_default_rules(artifact_root: Path, version: str = RULES_VERSION) -> Path:
-    """Write the default rules under ``artifact_root/translation_rules`` (with a sidecar)."""
-    return store.save(modbus_to_mqtt_rules(version=version), artifact_root / "translation_rules")
+def save_worker_rules(artifact_root: Path, rules: TranslationRules | None = None) -> Path:
+    """Write ``rules`` (default: :func:`modbus_to_mqtt_rules`) where the worker resolves them.
+
+    The engine store writes the file and its checksum; the file is then renamed to the worker's
+    naming contract (:func:`streams.artifacts.rules_filename`) and the sidecar re-written to name
+    it, so a ``swap`` command for ``modbus->mqtt`` finds and verifies it.
+    """
+    rules = rules or modbus_to_mqtt_rules()
+    directory = artifact_root / "translation_rules"
+    written = store.save(rules, directory)
+    src, dst = rules.pair
+    path = directory / rules_filename(f"{src}->{dst}", rules.version, datetime.now(UTC))
+    written.rename(path)
+    old_sidecar = written.with_name(written.name + ".sha256")
+    digest = old_sidecar.read_text().split()[0]
+    old_sidecar.unlink()
+    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
+    return path
