@@ -3,7 +3,10 @@
 Layout under the root (a shared volume in production)::
 
     field_detector/field_detector_v{version}_latest.pt
-    translation_rules/translation_rules_{src}_to_{dst}_v{version}_{YYYYmmdd_HHMMSS}.json
+    translation_rules/translation_rules_{src}_to_{dst}_v{version}_acc{accuracy}_{YYYYmmdd_HHMMSS_ffffff}.json
+
+(the rules name is written by ``engine.translation.store.rules_filename``; the ``_acc…`` part and
+the microseconds are optional here).
 
 Each artifact has a sidecar ``<artifact>.sha256`` holding ``<hex>  <filename>`` as
 ``sha256sum`` writes it. For rules the newest file is chosen by the timestamp *in the name*,
@@ -14,31 +17,17 @@ Plain blocking file code: call it from a thread (``asyncio.to_thread``) inside t
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import datetime
 from pathlib import Path
 from typing import Final
 
+from engine.artifacts import sha256_file, sidecar_path
 from streams.command import COMPONENTS, PAIR_RE, VERSION_RE
 from streams.errors import CommandRejectedError
 
-_CHUNK_BYTES: Final = 1 << 20
 _SIDECAR_RE: Final = re.compile(r"^([0-9a-fA-F]{64})(?:[ \t]+\*?(\S.*))?$")
-
-
-def sha256_file(path: Path) -> str:
-    """Lower-case hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def sidecar_path(path: Path) -> Path:
-    """Where the checksum of ``path`` is kept: ``path`` + ``.sha256``."""
-    return path.with_name(path.name + ".sha256")
+__all__ = ["ArtifactRoot", "sha256_file", "sidecar_path", "verify_sidecar"]
 
 
 def verify_sidecar(path: Path) -> str:
@@ -66,12 +55,6 @@ def verify_sidecar(path: Path) -> str:
     if actual != expected:
         raise CommandRejectedError("checksum_mismatch", f"{path.name}: sha256 {actual}")
     return actual
-
-
-def rules_filename(pair: str, version: str, created: datetime) -> str:
-    """File name for a rules artifact (the writer's side of the naming contract)."""
-    src, dst = _split_pair(pair)
-    return f"translation_rules_{src}_to_{dst}_v{version}_{created:%Y%m%d_%H%M%S}.json"
 
 
 def _split_pair(pair: str | None) -> tuple[str, str]:
@@ -139,7 +122,7 @@ class ArtifactRoot:
         directory = self._inside(self.root / "translation_rules")
         pattern = re.compile(
             rf"translation_rules_{re.escape(src)}_to_{re.escape(dst)}"
-            rf"_v{re.escape(version)}_(\d{{8}}_\d{{6}})\.json"
+            rf"_v{re.escape(version)}(?:_acc\d+\.\d+)?_(\d{{8}}_\d{{6}})(_\d{{6}})?\.json"
         )
         candidates: list[tuple[str, str]] = []
         try:
@@ -154,7 +137,7 @@ class ArtifactRoot:
                 datetime.strptime(match.group(1), "%Y%m%d_%H%M%S")
             except ValueError:
                 continue  # not a real timestamp: not ours, ignore
-            candidates.append((match.group(1), name))
+            candidates.append((match.group(1) + (match.group(2) or ""), name))
         if not candidates:
             raise CommandRejectedError("artifact_missing", f"rules {pair} v{version}")
         # Zero-padded timestamps sort like time; the name breaks (impossible) ties stably.

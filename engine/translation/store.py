@@ -1,6 +1,6 @@
 """Rule sets on disk: versioned JSON files (orjson) with a sha256 sidecar.
 
-File name: ``translation_rules_{src}_{dst}_v{version}_acc{accuracy:.4f}_{timestamp}.json``
+File name: ``translation_rules_{src}_to_{dst}_v{version}_acc{accuracy:.4f}_{timestamp}.json``
 (timestamp ``YYYYmmdd_HHMMSS_ffffff``, UTC) and ``<file>.sha256`` beside it (``sha256sum``
 format). The file is an envelope
 ``{"schema_version": 1, "saved_at": ..., "rules": {...}, "lineage": {...}}`` validated strictly on
@@ -45,6 +45,11 @@ def check_version(version: str) -> str:
     return version
 
 
+def rules_filename(src: str, dst: str, version: str, accuracy: float, when: datetime) -> str:
+    """File name of a saved rule set; the stream's artifact resolver reads the same scheme."""
+    return f"{_PREFIX}{src}_to_{dst}_v{version}_acc{accuracy:.4f}_{when:%Y%m%d_%H%M%S_%f}.json"
+
+
 def save(
     rules: TranslationRules,
     rules_dir: str | Path,
@@ -65,9 +70,8 @@ def save(
     now = datetime.now(UTC)
     directory = Path(rules_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    name = (
-        f"{_PREFIX}{rules.source_protocol}_{rules.target_protocol}_v{version}"
-        f"_acc{rules.accuracy:.4f}_{now:%Y%m%d_%H%M%S_%f}.json"
+    name = rules_filename(
+        rules.source_protocol, rules.target_protocol, version, rules.accuracy, now
     )
     path = directory / name
     envelope = {

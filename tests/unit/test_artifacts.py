@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from engine.translation.store import rules_filename
 from streams.artifacts import (
     ArtifactRoot,
-    rules_filename,
     sha256_file,
     sidecar_path,
     verify_sidecar,
@@ -63,10 +63,13 @@ def test_newest_rules_picked_by_name_not_mtime(root: Path) -> None:
 
 
 def test_rules_filename_matches_resolver(tmp_path: Path) -> None:
-    name = rules_filename("a->b", "3.1.4", datetime(2026, 1, 2, 3, 4, 5))
-    assert name == "translation_rules_a_to_b_v3.1.4_20260102_030405.json"
-    _write(tmp_path / "translation_rules" / name, b"{}")
-    assert ArtifactRoot(tmp_path).resolve("translation_rules", "3.1.4", "a->b").name == name
+    """The studio's file names (engine side) are what the stream's resolver finds."""
+    older = rules_filename("a", "b", "3.1.4", 0.99, datetime(2026, 1, 2, 3, 4, 5, 100))
+    newer = rules_filename("a", "b", "3.1.4", 0.5, datetime(2026, 1, 2, 3, 4, 5, 200))
+    assert newer == "translation_rules_a_to_b_v3.1.4_acc0.5000_20260102_030405_000200.json"
+    for name in (older, newer):
+        _write(tmp_path / "translation_rules" / name, b"{}")
+    assert ArtifactRoot(tmp_path).resolve("translation_rules", "3.1.4", "a->b").name == newer
 
 
 @pytest.mark.parametrize(
