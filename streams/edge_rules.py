@@ -8,7 +8,6 @@ richer rule sets (typed JSON fields) are made with the Translation Studio.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.translation import store
@@ -20,7 +19,6 @@ from engine.translation.spec import (
     ProtocolSpecification,
     ProtocolType,
 )
-from streams.artifacts import rules_filename
 
 DEFAULT_TOPIC = "cronos/{unit_id}/fc{function_code}"
 RULES_VERSION = "1.0.0"
@@ -69,18 +67,8 @@ def modbus_to_mqtt_rules(
 def save_worker_rules(artifact_root: Path, rules: TranslationRules | None = None) -> Path:
     """Write ``rules`` (default: :func:`modbus_to_mqtt_rules`) where the worker resolves them.
 
-    The engine store writes the file and its checksum; the file is then renamed to the worker's
-    naming contract (:func:`streams.artifacts.rules_filename`) and the sidecar re-written to name
-    it, so a ``swap`` command for ``modbus->mqtt`` finds and verifies it.
+    The engine store's file names are the worker's naming contract, so a ``swap`` command for
+    ``modbus->mqtt`` finds and verifies the file as written.
     """
     rules = rules or modbus_to_mqtt_rules()
-    directory = artifact_root / "translation_rules"
-    written = store.save(rules, directory)
-    src, dst = rules.pair
-    path = directory / rules_filename(f"{src}->{dst}", rules.version, datetime.now(UTC))
-    written.rename(path)
-    old_sidecar = written.with_name(written.name + ".sha256")
-    digest = old_sidecar.read_text().split()[0]
-    old_sidecar.unlink()
-    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
-    return path
+    return store.save(rules, artifact_root / "translation_rules")
