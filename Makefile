@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format typecheck bench clean
+.PHONY: help install run test lint format typecheck bench clean deps dataset model
 
 help:  ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -19,12 +19,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP)  ## Create the virtual environment and install what is missing
+install: $(STAMP) deps  ## Create the virtual environment and install what is missing
+
+deps:  ## System tools: tshark (labels captures; installed with apt-get when root on Debian)
+	@command -v tshark >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark; else echo "tshark missing: sudo apt-get install tshark (or your OS's wireshark-cli package)"; fi; }
 
 run: $(STAMP)  ## Run the main job on the embedded stack (Ctrl-C stops everything it started)
 	$(VENV)/bin/cronos run
 
-test: $(STAMP) lint  ## Lint, type-check and run the whole test suite
+test: $(STAMP) deps lint  ## Lint, type-check and run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)  ## ruff (lint + format check) and mypy
@@ -35,6 +38,16 @@ lint: $(STAMP)  ## ruff (lint + format check) and mypy
 format: $(STAMP)  ## Apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+PCAP_PROTOCOLS := modbus dns ntp dhcp nbns smb dnp3
+PCAP_TEST := --test '*_deduped-1000.pcap' --test '*_deduped-982-1000.pcap' --test iti__modbus_test.pcap --test iti__dnp3_test_data_part1.pcap
+
+dataset: $(STAMP) deps  ## Label data/captures with tshark → data/datasets/pcap/{train,test}.jsonl
+	for p in $(PCAP_PROTOCOLS); do $(VENV)/bin/cronos dataset from-pcap data/captures/$$p/*.pcap -p $$p -o data/datasets/raw/$$p.jsonl || exit 1; done
+	$(VENV)/bin/cronos dataset split data/datasets/raw/*.jsonl $(PCAP_TEST) --max-train-per-file 1000 -o data/datasets/pcap
+
+model: $(STAMP)  ## Train the shipped default detector from data/datasets/pcap (no tshark needed)
+	$(PY) scripts/train_default_model.py
 
 bench: $(STAMP)  ## Run the benchmarks (prints figures)
 	$(PY) bench/detector_throughput.py

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import typer
 
-from workers import lifecycle_cli  # noqa: F401  (registers checkpoints prune/show, dataset check)
+from workers import (
+    dataset_cli,  # noqa: F401  (registers dataset from-pcap, dataset split)
+    lifecycle_cli,  # noqa: F401  (registers checkpoints prune/show, dataset check)
+)
 from workers.control_cli import control_app
 from workers.detector_cli import checkpoints_app, dataset_app, detect, run, train
 from workers.dev_cli import dev_app
@@ -55,3 +58,7 @@ def _main(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Map tshark field names to a small, protocol-independent type vocabulary.
+
+The detector's tag set grows by four tags per type and its decoder costs O(tags²) per byte, and
+types shared across protocols let a model trained on some protocols name the fields of another.
+So the hundreds of dissector names (``dns.qry.name``, ``modbus.func_code``, ``smb.bcc``) are folded
+into :data:`FIELD_TYPES` by the first matching rule below; a name no rule matches becomes
+``value``. The rules look at the whole name, most specific first.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+#: Names that describe the same bytes as a more useful sibling and must not name a field
+#: (Modbus prints the register number over the register's value bytes).
+IGNORED_NAMES = frozenset(
+    {"modbus.regnum16", "modbus.regnum32", "dns.qry.name.len", "dns.count.labels"}
+)
+
+_RULES: tuple[tuple[str, str], ...] = (
+    ("checksum", r"crc|checksum|cksum|\.signature$|^ntp\.mac$"),
+    ("padding", r"padding|reserved|\.pad$|_pad$"),
+    ("magic", r"cookie|server_component|^dnp3\.start$|prot_id"),
+    ("length", r"len$|length|data_len|\.size$|_size$|\.bcc$|\.wct$|pwlen"),
+    ("offset", r"offset|remaining"),
+    ("time", r"time|\.xmt$|\.org$|\.rec$|secs|timezone|ppoll|precision|rootdelay|rootdisp"),
+    (
+        "address",
+        r"addr|\.ip\.|reference_num|^dnp3\.(dst|src)$|server_id|router|name_server|subnet_mask"
+        r"|broadcast|ntp_server|requested_ip|refid|range\.st|\.bitnum$",
+    ),
+    ("count", r"(^|[._])count|cnt|quantity|max_|hops|dialect\.index"),
+    (
+        "name",
+        r"name|\.file$|path|domain|service|native_|account|\.server$|string|dialect\.name",
+    ),
+    (
+        "id",
+        r"(^|[._])(trans_id|id|xid|tid|pid|uid|mid|fid|keyid|unit_id|vc)$|pid\.high|client_id"
+        r"|uuid|session_key|\.stratum$",
+    ),
+    (
+        "flags",
+        r"flags|ctl$|control|\.iin$|status|support|_cap$|access_mask|attribute|error|state"
+        r"|oplock|is_directory|\.sm$|rcode|mode$",
+    ),
+    (
+        "type_code",
+        r"func|cmd|opcode|\.type$|option\.type|option\.dhcp$|_code$|\.mei$|buffer_format"
+        r"|objq\.prefix|\.al\.obj$|\.class$|request_list_item|read_device_id|object_id",
+    ),
+)
+_COMPILED = tuple((t, re.compile(p, re.IGNORECASE)) for t, p in _RULES)
+GENERIC_TYPE = "value"
+#: Every type :func:`field_type` can return (besides ``unknown`` for undissected bytes).
+FIELD_TYPES: tuple[str, ...] = (*dict.fromkeys(t for t, _ in _RULES), GENERIC_TYPE)
+
+
+@cache
+def field_type(name: str) -> str | None:
+    """The type label for a tshark field name, or ``None`` if the name must not name a field."""
+    if not name or name in IGNORED_NAMES:
+        return None
+    for label, pattern in _COMPILED:
+        if pattern.search(name):
+            return label
+    return GENERIC_TYPE
