@@ -1,0 +1,1 @@
+"""Monitoring maths: metrics collection, field accuracy and degradation thresholds."""
