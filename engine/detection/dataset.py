@@ -45,6 +45,8 @@ def validate_spans(
     Raises:
         DatasetError: a span is malformed, empty, out of bounds, unsorted or overlapping.
     """
+    if not isinstance(spans, Iterable):
+        raise DatasetError(f"{where}: spans must be a list, got {type(spans).__name__}")
     out: list[Span] = []
     prev_end = 0
     for i, span in enumerate(spans):

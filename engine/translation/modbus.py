@@ -219,6 +219,10 @@ def _registers_bytes(registers: list[int]) -> bytes:
 
 
 def _registers_from(data: bytes) -> list[int]:
+    if not isinstance(data, bytes | bytearray):
+        raise FieldValueError(
+            f"modbus: data is {type(data).__name__}, not bytes", field="data", reason="wrong_type"
+        )
     if len(data) % 2:
         raise FieldValueError(
             f"modbus: register data of {len(data)} bytes is not whole registers",
