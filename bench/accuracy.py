@@ -1,0 +1,135 @@
+"""Accuracy benchmark: the default detector, leave-one-protocol-out and NEMESYS, per protocol.
+
+Run ``make bench`` (or ``python bench/accuracy.py``). Scores are on the held-out capture files
+of ``data/datasets/pcap/test.jsonl`` (``cronos dataset split``: no file on both sides, payloads
+deduplicated). Columns:
+
+* *model*: the shipped default model (trained on every protocol's training files);
+* *LOPO*: a model trained on all other protocols (cached results of ``bench/accuracy_lopo.py``;
+  ``--lopo run`` retrains, ~minutes per protocol on 2 CPU cores);
+* *NEMESYS*: the unsupervised baseline in ``bench/nemesys.py`` (sigma 0.6).
+
+Boundary scores count cut positions > 0, types ignored; "field F1" needs the exact typed span;
+"span F1" the exact ``(start, end)`` pair, types ignored (comparable between all three).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from accuracy_lopo import RESULTS, run_one, spans_of  # noqa: E402
+from accuracy_scoring import score  # noqa: E402
+from nemesys import nemesys_spans  # noqa: E402
+
+from engine.detection.dataset import LabelledFrame, load_jsonl  # noqa: E402
+from engine.detection.default_model import load_default_detector  # noqa: E402
+
+TEST = ROOT / "data/datasets/pcap/test.jsonl"
+OUT = ROOT / "bench/results/accuracy.md"
+
+
+def _lopo(protocol: str, mode: str) -> dict | None:
+    path = RESULTS / f"{protocol}.json"
+    if mode == "run":
+        return run_one(protocol, cap=600, epochs=6)
+    if mode == "cached" and path.is_file():
+        return json.loads(path.read_text())
+    return None
+
+
+def _row(proto: str, n: int, m: dict, lo: dict | None, ne: dict) -> list[str]:
+    f = "{:.3f}".format
+    lopo = [f(lo["boundary_precision"]), f(lo["boundary_recall"]), f(lo["boundary_f1"])]
+    return [
+        proto,
+        str(n),
+        f(m["boundary_precision"]),
+        f(m["boundary_recall"]),
+        f(m["boundary_f1"]),
+        f(m["field_f1"]),
+        f(m["span_f1"]),
+        *(lopo if lo else ["–"] * 3),
+        f(ne["boundary_precision"]),
+        f(ne["boundary_recall"]),
+        f(ne["boundary_f1"]),
+        f(ne["span_f1"]),
+    ]
+
+
+HEADER = [
+    "protocol",
+    "test msgs",
+    "model P",
+    "model R",
+    "model F1",
+    "field F1",
+    "span F1",
+    "LOPO P",
+    "LOPO R",
+    "LOPO F1",
+    "NEMESYS P",
+    "NEMESYS R",
+    "NEMESYS F1",
+    "NEMESYS span F1",
+]
+
+
+def build_table(lopo_mode: str) -> tuple[str, dict]:
+    """The markdown table and the raw numbers."""
+    by_proto: dict[str, list[LabelledFrame]] = defaultdict(list)
+    for frame in load_jsonl(TEST):
+        by_proto[frame.protocol].append(frame)
+    detector = asyncio.run(load_default_detector())
+    rows, raw = [], {}
+    for proto in sorted(by_proto):
+        frames = by_proto[proto]
+        gold = [f.spans for f in frames]
+        model = score(spans_of(detector, frames), gold)
+        nemesys = score([nemesys_spans(f.message) for f in frames], gold)
+        lopo = _lopo(proto, lopo_mode)
+        raw[proto] = {"model": model, "lopo": lopo, "nemesys": nemesys, "n": len(frames)}
+        rows.append(_row(proto, len(frames), model, lopo, nemesys))
+    protos = sorted(raw)
+    mean = {
+        key: {k: sum(raw[p][key][k] for p in protos) / len(protos) for k in raw[protos[0]]["model"]}
+        for key in ("model", "nemesys")
+    }
+    have_lopo = all(raw[p]["lopo"] for p in protos)
+    lopo_mean = (
+        {k: sum(raw[p]["lopo"][k] for p in protos) / len(protos) for k in mean["model"]}
+        if have_lopo
+        else None
+    )
+    rows.append(
+        _row(
+            "**mean**", sum(raw[p]["n"] for p in protos), mean["model"], lopo_mean, mean["nemesys"]
+        )
+    )
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n", raw
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--lopo", choices=("cached", "run", "skip"), default="cached")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    table, raw = build_table(args.lopo)
+    print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(table)
+    args.out.with_suffix(".json").write_text(json.dumps(raw, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

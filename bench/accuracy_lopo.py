@@ -1,0 +1,93 @@
+"""Leave-one-protocol-out: train on every other protocol, score the held-out one.
+
+One model per protocol, trained from scratch on the training split of the *other* protocols
+(capped per protocol to fit the CPU budget) and scored on the held-out protocol's test files.
+Results are cached as JSON under ``bench/results/lopo/`` so the table can be rebuilt without
+retraining; ``python bench/accuracy_lopo.py PROTOCOL`` trains one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from accuracy_scoring import score  # noqa: E402
+
+from engine.core.config import Config, DetectorSettings  # noqa: E402
+from engine.detection.dataset import LabelledFrame, load_jsonl  # noqa: E402
+from engine.detection.field_detector import FieldDetector  # noqa: E402
+
+DATA = ROOT / "data/datasets/pcap"
+RESULTS = ROOT / "bench/results/lopo"
+
+
+def spans_of(detector: FieldDetector, frames: list[LabelledFrame]) -> list[list]:
+    """Predicted ``(start, end, type)`` spans per frame."""
+    out = detector.detect_boundaries_batch([f.message for f in frames])
+    return [[(b.start_pos, b.end_pos, b.field_type) for b in fields] for fields in out]
+
+
+def run_one(protocol: str, *, cap: int, epochs: int, seed: int = 0) -> dict:
+    """Train without ``protocol``, score on its test files; returns and caches the result."""
+    by_proto: dict[str, list[LabelledFrame]] = defaultdict(list)
+    for f in load_jsonl(DATA / "train.jsonl"):
+        by_proto[f.protocol].append(f)
+    rng = random.Random(seed)
+    train: list[LabelledFrame] = []
+    for proto, frames in sorted(by_proto.items()):
+        if proto != protocol:
+            train += rng.sample(frames, min(cap, len(frames)))
+    rng.shuffle(train)
+    n_val = max(1, len(train) // 10)
+    test = [f for f in load_jsonl(DATA / "test.jsonl") if f.protocol == protocol]
+    detector = FieldDetector(Config(detector=DetectorSettings(device="cpu")))
+    t0 = time.perf_counter()
+    detector.train(
+        train[n_val:],
+        train[:n_val],
+        num_epochs=epochs,
+        learning_rate=3e-3,
+        batch_size=32,
+        early_stopping_patience=2,
+    )
+    seconds = time.perf_counter() - t0
+    result = {
+        "protocol": protocol,
+        "train_messages": len(train) - n_val,
+        "test_messages": len(test),
+        "train_seconds": round(seconds, 1),
+        "epochs": epochs,
+        "cap_per_protocol": cap,
+        **score(spans_of(detector, test), [f.spans for f in test]),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{protocol}.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("protocols", nargs="+")
+    parser.add_argument("--cap", type=int, default=600, help="training messages per protocol")
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    for proto in args.protocols:
+        r = run_one(proto, cap=args.cap, epochs=args.epochs)
+        print(json.dumps(r), flush=True)
+
+
+if __name__ == "__main__":
+    main()
