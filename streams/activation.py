@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,6 +55,8 @@ class Activator:
         control: Verification settings (key, freshness, replay TTL).
         warmup: Returns frames to warm candidates up with (recent live frames).
         validation_set: Labelled frames for the ``min_f1`` gate, if configured.
+        promote_gate: ``(component, pair, version)`` → why a ``promote`` must be refused
+            (e.g. the candidate did worse in shadow evaluation), or ``None``.
     """
 
     def __init__(
@@ -67,6 +69,7 @@ class Activator:
         control: ControlSettings,
         warmup: Callable[[], Sequence[bytes]],
         validation_set: Sequence[LabelledFrame] | None = None,
+        promote_gate: Callable[[str, str | None, str], Awaitable[str | None]] | None = None,
     ) -> None:
         self.worker_id = worker_id
         self.store = store
@@ -76,6 +79,7 @@ class Activator:
         self._key = control.hmac_key()
         self._warmup = warmup
         self._validation = list(validation_set or [])
+        self._promote_gate = promote_gate
 
     async def handle(self, raw: bytes) -> ControlEvent:
         """Verify and apply one command message; never raises, always returns its event."""
@@ -119,6 +123,10 @@ class Activator:
         event.from_version = before.version if before else None
         version = await self._target_version(cmd, before)
         event.to_version = version
+        if cmd.action == "promote" and self._promote_gate is not None:
+            refusal = await self._promote_gate(component, pair, version)
+            if refusal is not None:
+                raise CommandRejectedError("shadow_worse", refusal)
         watch.lap("resolve")
         cand = await self._prepare(component, pair, version, str(cmd.id), watch)
         if cmd.action != "emergency_rollback":

@@ -20,6 +20,8 @@ from streams.activation import Activator
 from streams.artifacts import ArtifactRoot
 from streams.control_consumer import ControlConsumer
 from streams.frame_agent import register_frame_agent
+from streams.monitor_settings import MonitorSettings
+from streams.monitoring_tasks import Monitoring, register_monitoring
 from streams.processor import BatchProcessor
 from streams.registry import ModelRegistry
 from streams.settings import ControlSettings, RedisSettings
@@ -39,6 +41,7 @@ class WorkerRuntime:
     activator: Activator
     control: ControlConsumer
     store: VersionStore
+    monitoring: Monitoring | None = None
 
 
 def faust_app(kafka: KafkaSettings, settings: WorkerSettings) -> faust.App:
@@ -66,6 +69,7 @@ def create_app(
     kafka: KafkaSettings | None = None,
     redis: RedisSettings | None = None,
     control: ControlSettings | None = None,
+    monitor: MonitorSettings | None = None,
 ) -> WorkerRuntime:
     """Build a worker from settings (each defaults to its environment-read settings).
 
@@ -77,6 +81,7 @@ def create_app(
     kafka = kafka or KafkaSettings()
     redis = redis or RedisSettings()
     control = control or ControlSettings()
+    monitor = monitor or MonitorSettings()
     # faust creates only the last level of its data directory.
     (settings.data_dir / settings.worker_id).mkdir(parents=True, exist_ok=True)
     app = faust_app(kafka, settings)
@@ -99,6 +104,8 @@ def create_app(
         # No live traffic yet: synthetic Modbus frames still exercise the whole network.
         return [f.message for f in generate("modbus", settings.warmup_frames, seed=0)]
 
+    monitoring = Monitoring.build(settings, kafka, redis, control, monitor, registry, validation)
+    processor.on_batch = monitoring.recorder.record
     activator = Activator(
         worker_id=settings.worker_id,
         store=store,
@@ -107,6 +114,7 @@ def create_app(
         control=control,
         warmup=warmup,
         validation_set=validation,
+        promote_gate=monitoring.promote_gate,
     )
     consumer = ControlConsumer(kafka, settings, activator)
     register_frame_agent(app, raw, processor, registry, kafka, settings)
@@ -125,4 +133,5 @@ def create_app(
             await store.aclose()
 
     app.task(cronos_control)
-    return WorkerRuntime(app, registry, processor, activator, consumer, store)
+    register_monitoring(app, monitoring, store)
+    return WorkerRuntime(app, registry, processor, activator, consumer, store, monitoring)

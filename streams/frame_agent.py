@@ -29,6 +29,7 @@ from typing import Any
 import faust
 from faust.types import EventT
 
+from streams import metrics
 from streams.processor import BatchProcessor
 from streams.publisher import publish_outcomes, records_for
 from streams.registry import ModelRegistry
@@ -64,6 +65,22 @@ def withhold_acks(events: Sequence[EventT]) -> None:
         event.message.acked = True
 
 
+def record_lag(app: faust.App, events: Sequence[EventT]) -> None:
+    """Set ``cronos_consumer_lag`` for the partitions of a batch (high watermark - next offset)."""
+    last: dict[Any, int] = {}
+    for event in events:
+        tp = event.message.tp
+        last[tp] = max(last.get(tp, -1), event.message.offset)
+    for tp, offset in last.items():
+        try:
+            highwater = app.consumer.highwater(tp)
+        except Exception:  # no consumer yet, or a client without watermarks: no figure
+            return
+        if highwater is not None:
+            lag = max(0, highwater - offset - 1)
+            metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
+
+
 def register_frame_agent(
     app: faust.App,
     topic: faust.TopicT,
@@ -88,6 +105,7 @@ def register_frame_agent(
                 await publish_outcomes(
                     records_for(outcomes, kafka), send, stopping=lambda: app.should_stop
                 )
+                record_lag(app, events)
             except asyncio.CancelledError:
                 withhold_acks(events)
                 raise

@@ -57,3 +57,59 @@ def set_active_version(component: str, old: str | None, new: str) -> None:
     if old is not None and old != new:
         ACTIVE_VERSION.labels(component=component, version=old).set(0)
     ACTIVE_VERSION.labels(component=component, version=new).set(1)
+
+
+# Monitoring (streams.monitor, streams.validation_job, streams.shadow) and consumer lag.
+DETECTOR_CONFIDENCE: Final = Histogram(
+    "cronos_detector_confidence",
+    "Mean field confidence of the frames of one batch (observed once per batch).",
+    ["model_version"],
+    buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0),
+)
+VALIDATION_ACCURACY: Final = Gauge(
+    "cronos_validation_accuracy",
+    "Mean field accuracy (span F1) of the last scheduled validation run.",
+    ["component", "version"],
+)
+VALIDATION_PASS_RATE: Final = Gauge(
+    "cronos_validation_pass_rate",
+    "Share of validation frames at or above the accuracy threshold in the last run.",
+    ["component", "version"],
+)
+VALIDATION_RUNS: Final = Counter(
+    "cronos_validation_runs_total",
+    "Scheduled validation runs, by outcome (pass, fail, error).",
+    ["component", "version", "outcome"],
+)
+CONSUMER_LAG: Final = Gauge(
+    "cronos_consumer_lag",
+    "Messages between the last processed offset and the high watermark, per partition.",
+    ["topic", "partition"],
+)
+MONITOR_BREACHES: Final = Counter(
+    "cronos_monitor_breaches_total",
+    "Monitor checks that found the active version over a threshold, by metric.",
+    ["component", "version", "metric"],
+)
+AUTO_ROLLBACKS: Final = Counter(
+    "cronos_auto_rollbacks_total",
+    "emergency_rollback commands issued by this worker's monitor.",
+    ["component", "from_version", "to_version"],
+)
+SHADOW_FRAMES: Final = Counter(
+    "cronos_shadow_frames_total",
+    "Live frames also run through the shadow candidate.",
+    ["component", "version"],
+)
+SHADOW_AGREEMENT: Final = Gauge(
+    "cronos_shadow_agreement",
+    "Mean span agreement of the shadow candidate with the active model (last sample batch).",
+    ["component", "version"],
+)
+
+
+PUBLISH_STALLS: Final = Counter(
+    "cronos_publish_stalls_total",
+    "Batches whose records the broker had not acknowledged within the stall threshold "
+    "(a broker outage or overload; the worker keeps waiting and retrying).",
+)

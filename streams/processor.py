@@ -13,13 +13,14 @@ import logging
 import re
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from engine.detection.boundary import FieldBoundary
 from engine.detection.field_detector import FieldDetector
 from engine.errors import InvalidInputError
 from streams import metrics
+from streams.batch_report import BatchReport
 from streams.deadletter import DeadLetter
 from streams.registry import ModelRegistry, Snapshot
 from streams.results import (
@@ -69,6 +70,8 @@ class BatchProcessor:
         self._settings = settings
         #: Recent good frames, used to warm candidates up before a swap.
         self.recent: deque[bytes] = deque(maxlen=settings.warmup_frames)
+        #: Called with each batch's figures (monitor windows); must not raise.
+        self.on_batch: Callable[[BatchReport], Awaitable[None]] | None = None
 
     async def process(self, frames: Sequence[Frame]) -> list[Outcome]:
         """Process one batch; outcomes come back in input order, one per frame."""
@@ -77,6 +80,7 @@ class BatchProcessor:
         if snap.detector is None:
             raise RuntimeError("no active detector: the worker must reconcile before consuming")
         outcomes: list[Outcome | None] = [None] * len(frames)
+        report = BatchReport()
         routed: list[tuple[int, _Routed]] = []
         for i, frame in enumerate(frames):
             checked = self._check(frame, snap.detector.model)
@@ -84,20 +88,23 @@ class BatchProcessor:
                 outcomes[i] = Outcome(frame, dead_letter=checked)
             else:
                 routed.append((i, checked))
-        fields = await self._detect(snap, [r for _, r in routed])
+        fields = await self._detect(snap, [r for _, r in routed], report)
         for (i, item), found in zip(routed, fields, strict=True):
             if isinstance(found, DeadLetter):
                 outcomes[i] = Outcome(item.frame, dead_letter=found)
             else:
-                outcomes[i] = await self._finish(snap, item, found, start)
+                outcomes[i] = await self._finish(snap, item, found, start, report)
         done = [o for o in outcomes if o is not None]
         for o in done:
             if o.dead_letter is not None:
                 metrics.DEAD_LETTERS.labels(reason=o.dead_letter.reason).inc()
+                report.add_dead_letter(o.dead_letter)
                 metrics.FRAMES.labels(outcome="dead_letter").inc()
             else:
                 metrics.FRAMES.labels(outcome="result").inc()
         metrics.BATCH_FRAMES.observe(len(frames))
+        if self.on_batch is not None:
+            await self.on_batch(report)
         return done
 
     def _check(self, frame: Frame, detector: FieldDetector) -> _Routed | DeadLetter:
@@ -119,7 +126,7 @@ class BatchProcessor:
         return _Routed(frame, data, protocol, target)
 
     async def _detect(
-        self, snap: Snapshot, items: list[_Routed]
+        self, snap: Snapshot, items: list[_Routed], report: BatchReport
     ) -> list[list[FieldBoundary] | DeadLetter]:
         if not items:
             return []
@@ -136,9 +143,9 @@ class BatchProcessor:
             # One frame may poison the batched call; retry one by one to isolate it.
             log.warning("batched detection failed (%s); retrying frame by frame", exc)
             found = [await self._detect_one(detector, item) for item in items]
-        metrics.DETECTION_LATENCY.labels(model_version=snap.detector.version).observe(
-            time.perf_counter() - t0
-        )
+        elapsed = time.perf_counter() - t0
+        metrics.DETECTION_LATENCY.labels(model_version=snap.detector.version).observe(elapsed)
+        report.add_detection(snap.detector.version, datas, found, elapsed)
         self.recent.extend(datas[-self._settings.warmup_frames :])
         return found
 
@@ -152,7 +159,12 @@ class BatchProcessor:
             return DeadLetter(item.frame, "detection_failed", f"{type(exc).__name__}: {exc}")
 
     async def _finish(
-        self, snap: Snapshot, item: _Routed, fields: list[FieldBoundary], start: float
+        self,
+        snap: Snapshot,
+        item: _Routed,
+        fields: list[FieldBoundary],
+        start: float,
+        report: BatchReport,
     ) -> Outcome:
         translation = None
         if item.target is not None:
@@ -164,13 +176,14 @@ class BatchProcessor:
             try:
                 translation = translate(rules, item.data)
             except UntranslatableError as exc:
+                report.add_translation(pair, rules.version, None)
                 detail = f"{pair}: {exc.reason}: {exc.detail}"
                 return Outcome(
                     item.frame, dead_letter=DeadLetter(item.frame, "untranslatable", detail)
                 )
-            metrics.TRANSLATION_LATENCY.labels(pair=pair, rules_version=rules.version).observe(
-                time.perf_counter() - t0
-            )
+            took = time.perf_counter() - t0
+            metrics.TRANSLATION_LATENCY.labels(pair=pair, rules_version=rules.version).observe(took)
+            report.add_translation(pair, rules.version, took)
         assert snap.detector is not None
         latency_ms = (time.perf_counter() - start) * 1000.0
         result = build_result(

@@ -10,7 +10,6 @@ import asyncio
 import logging
 
 import faust
-from prometheus_client import start_http_server
 
 from streams.app import create_app
 from streams.topics import ensure_topics, topic_plan
@@ -37,9 +36,7 @@ def run_worker(
         torch.set_num_threads(settings.detector_threads)
     if kafka.create_topics:
         asyncio.run(ensure_topics(kafka, topic_plan(kafka, settings)))
+    # The app serves /metrics, /status and the probes on settings.metrics_port itself.
     runtime = create_app(settings, kafka)
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port)
-        log.info("metrics on :%d/metrics", settings.metrics_port)
     worker = faust.Worker(runtime.app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
