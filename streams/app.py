@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import faust
+from faust.types.auth import CredentialsT
 
 from engine.datasets.synthetic import generate
 from engine.detection.dataset import load_jsonl
@@ -44,11 +45,27 @@ class WorkerRuntime:
     monitoring: Monitoring | None = None
 
 
+def broker_credentials(kafka: KafkaSettings) -> CredentialsT | None:
+    """faust's credentials for the frame consumer and producer (``None`` for plaintext)."""
+    context = kafka.ssl_context()
+    if kafka.security_protocol == "SSL":
+        return faust.SSLCredentials(context)
+    if kafka.security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_secret(),
+            ssl_context=context,
+            mechanism=kafka.sasl_mechanism,
+        )
+    return None
+
+
 def faust_app(kafka: KafkaSettings, settings: WorkerSettings) -> faust.App:
     """A bare faust App configured for at-least-once batch processing."""
     return faust.App(
         kafka.group_id,
         broker=[f"kafka://{h}" for h in kafka.bootstrap_servers],
+        broker_credentials=broker_credentials(kafka),
         autodiscover=False,
         web_enabled=False,
         datadir=str(settings.data_dir / settings.worker_id),

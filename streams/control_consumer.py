@@ -49,10 +49,11 @@ class ControlConsumer:
     async def start(self) -> None:
         """Connect, assign every control partition and pin the start position at the end."""
         servers = self.kafka.bootstrap_servers
-        self._producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all")
+        auth = self.kafka.client_auth()
+        self._producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", **auth)
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=servers, group_id=None, enable_auto_commit=False
+            bootstrap_servers=servers, group_id=None, enable_auto_commit=False, **auth
         )
         await self._consumer.start()
         parts = await self._partitions(self.kafka.topic_control)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from streams import metrics
 from streams.processor import Outcome
 from streams.results import Headers
 from streams.worker_settings import KafkaSettings
@@ -58,6 +60,7 @@ async def publish_outcomes(
     stopping: Callable[[], bool] = lambda: False,
     backoff_s: float = 0.2,
     max_backoff_s: float = 5.0,
+    stall_after_s: float = 2.0,
 ) -> None:
     """Produce ``records`` and wait for all acks; retry the failed ones until they succeed.
 
@@ -79,6 +82,7 @@ async def publish_outcomes(
             except Exception as exc:
                 log.warning("send to %s failed: %s", rec.topic, exc)
                 failed.append(rec)
+        await _watch_acks([fut for _, fut in futures], stall_after_s)
         for rec, fut in futures:
             try:
                 await fut
@@ -95,3 +99,25 @@ async def publish_outcomes(
         await asyncio.sleep(delay)
         delay = min(delay * 2, max_backoff_s)
         pending = failed
+
+
+async def _watch_acks(futures: Sequence[Awaitable[Any]], stall_after_s: float) -> None:
+    """Wait for ``futures`` to settle; report a broker that stops acknowledging (an outage).
+
+    The records are never given up here: a stall is logged and counted once per batch, and the
+    wait goes on until the broker answers (or the producer's own timeout fails the futures).
+    """
+    pending = {asyncio.ensure_future(f) for f in futures}
+    start = time.monotonic()
+    stalled = False
+    while pending:
+        _, pending = await asyncio.wait(pending, timeout=stall_after_s)
+        if pending and not stalled:
+            stalled = True
+            metrics.PUBLISH_STALLS.inc()
+            log.warning(
+                "broker has not acknowledged %d records for %.1f s; still waiting",
+                len(pending), time.monotonic() - start,
+            )  # fmt: skip
+    if stalled:
+        log.warning("broker acknowledged again after %.1f s", time.monotonic() - start)

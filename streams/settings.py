@@ -8,6 +8,7 @@ logged settings object never shows them. Kafka settings live in their own module
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -85,7 +86,11 @@ class RedisSettings(BaseSettings):
     """Where the state store lives (``CRONOS_REDIS_`` prefix).
 
     Attributes:
-        url: ``redis://[:password@]host:port/db``; secret because it may hold a password.
+        url: ``redis://[:password@]host:port/db`` or ``rediss://`` (TLS); secret because it may
+            hold a password.
+        password_file: File holding the Redis password (a mounted secret); wins over a password
+            in the URL.
+        ssl_ca_certs: CA bundle for ``rediss://`` (system CAs if unset).
         key_prefix: Prepended to every key, so deployments can share one Redis.
         socket_timeout_s: Per-command timeout, seconds.
         connect_timeout_s: Connection timeout, seconds.
@@ -97,6 +102,37 @@ class RedisSettings(BaseSettings):
     key_prefix: str = Field(default="cronos:", min_length=1, max_length=100)
     socket_timeout_s: float = Field(default=5.0, gt=0)
     connect_timeout_s: float = Field(default=5.0, gt=0)
+    password_file: Path | None = None
+    ssl_ca_certs: Path | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: SecretStr) -> SecretStr:
+        scheme = urlsplit(value.get_secret_value()).scheme
+        if scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("url must start with redis://, rediss:// or unix://")
+        return value
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``Redis.from_url`` beside the URL (password, TLS, timeouts).
+
+        Raises:
+            SettingsError: The password file cannot be read (its content is never shown).
+        """
+        options: dict[str, Any] = {
+            "socket_timeout": self.socket_timeout_s,
+            "socket_connect_timeout": self.connect_timeout_s,
+        }
+        if self.password_file is not None:
+            try:
+                options["password"] = self.password_file.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise SettingsError(
+                    f"cannot read Redis password file {self.password_file}"
+                ) from exc
+        if self.ssl_ca_certs is not None:
+            options["ssl_ca_certs"] = str(self.ssl_ca_certs)
+        return options
 
     @field_validator("key_prefix")
     @classmethod

@@ -152,11 +152,7 @@ class VersionStore:
     @classmethod
     def from_settings(cls, settings: RedisSettings) -> VersionStore:
         """Build a store with its own client from :class:`RedisSettings`."""
-        client = Redis.from_url(
-            settings.url.get_secret_value(),
-            socket_timeout=settings.socket_timeout_s,
-            socket_connect_timeout=settings.connect_timeout_s,
-        )
+        client = Redis.from_url(settings.url.get_secret_value(), **settings.client_options())
         return cls(client, prefix=settings.key_prefix)
 
     async def aclose(self) -> None:

@@ -39,7 +39,9 @@ async def ensure_topics(kafka: KafkaSettings, plan: dict[str, int]) -> None:
     Raises:
         RuntimeError: The broker refused a topic for a reason other than "already exists".
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers, client_id="cronos")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=kafka.bootstrap_servers, client_id="cronos", **kafka.client_auth()
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.command import PAIR_RE, VERSION_RE
+from streams.errors import SettingsError
 
 
 def _default_worker_id() -> str:
@@ -45,6 +48,14 @@ class KafkaSettings(BaseSettings):
         create_topics: Create missing topics at start (dev and tests; production topics are
             provisioned by the platform).
         topic_partitions: Partitions for topics the worker creates.
+        security_protocol: ``PLAINTEXT``, ``SSL``, ``SASL_PLAINTEXT`` or ``SASL_SSL``.
+        sasl_mechanism: ``PLAIN``, ``SCRAM-SHA-256`` or ``SCRAM-SHA-512``.
+        sasl_username: SASL user.
+        sasl_password: SASL password (secret; or ``sasl_password_file``, not both).
+        sasl_password_file: File holding the SASL password (a mounted secret).
+        ssl_cafile: CA bundle that signs the brokers' certificates (system CAs if unset).
+        ssl_certfile: Client certificate for mutual TLS.
+        ssl_keyfile: Key of ``ssl_certfile``.
     """
 
     model_config = SettingsConfigDict(env_prefix="CRONOS_KAFKA_", frozen=True, extra="ignore")
@@ -63,6 +74,75 @@ class KafkaSettings(BaseSettings):
     commit_interval_s: float = Field(default=1.0, gt=0)
     create_topics: bool = False
     topic_partitions: int = Field(default=4, ge=1)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    sasl_password_file: Path | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+
+    @model_validator(mode="after")
+    def _auth_complete(self) -> KafkaSettings:
+        if self.sasl_password is not None and self.sasl_password_file is not None:
+            raise ValueError("set sasl_password or sasl_password_file, not both")
+        if self.security_protocol.startswith("SASL") and not self.sasl_username:
+            raise ValueError(f"{self.security_protocol} needs sasl_username")
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile go together")
+        return self
+
+    def sasl_secret(self) -> str | None:
+        """The SASL password, from the setting or its file (whitespace stripped).
+
+        Raises:
+            SettingsError: The password file cannot be read (its content is never shown).
+        """
+        if self.sasl_password is not None:
+            return self.sasl_password.get_secret_value()
+        if self.sasl_password_file is None:
+            return None
+        try:
+            return self.sasl_password_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(
+                f"cannot read SASL password file {self.sasl_password_file}"
+            ) from exc
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A verifying client TLS context for ``SSL``/``SASL_SSL``; ``None`` for plaintext.
+
+        Raises:
+            SettingsError: A CA, certificate or key file cannot be loaded.
+        """
+        if not self.security_protocol.endswith("SSL"):
+            return None
+        try:
+            context = ssl.create_default_context(
+                cafile=str(self.ssl_cafile) if self.ssl_cafile else None
+            )
+            if self.ssl_certfile is not None:
+                context.load_cert_chain(str(self.ssl_certfile), str(self.ssl_keyfile))
+        except (OSError, ssl.SSLError) as exc:
+            raise SettingsError(f"cannot build the Kafka TLS context: {exc}") from exc
+        return context
+
+    def client_auth(self) -> dict[str, Any]:
+        """Keyword arguments that authenticate an aiokafka producer, consumer or admin client."""
+        if self.security_protocol == "PLAINTEXT":
+            return {}
+        auth: dict[str, Any] = {
+            "security_protocol": self.security_protocol,
+            "ssl_context": self.ssl_context(),
+        }
+        if self.security_protocol.startswith("SASL"):
+            auth |= {
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": self.sasl_username,
+                "sasl_plain_password": self.sasl_secret(),
+            }
+        return auth
 
     @field_validator("broker")
     @classmethod

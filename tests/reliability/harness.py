@@ -202,6 +202,8 @@ class Tally:
         self.result_ids: Counter[str] = Counter()
         self.dlq_ids: Counter[str] = Counter()
         self.results: list[dict[str, Any]] = []
+        #: (partition, offset, broker timestamp in s, result) in the order read.
+        self.placed: list[tuple[int, int, float, dict[str, Any]]] = []
         self.dead: list[dict[str, bytes]] = []
         self._seen = (0, 0)
 
@@ -221,6 +223,7 @@ class Tally:
         for rec in self._results.records[r0:]:
             doc = orjson.loads(rec.value)
             self.results.append(doc)
+            self.placed.append((rec.partition, rec.offset, rec.timestamp / 1000.0, doc))
             self.result_ids[doc["frame_id"]] += 1
             self.ids[doc["frame_id"]] += 1
         for rec in self._dlq.records[d0:]:
@@ -339,6 +342,7 @@ class RedisProcess:
 
     workdir: Path
     port: int = field(default_factory=free_port)
+    password: str | None = None
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -350,12 +354,15 @@ class RedisProcess:
         argv = [redis_server_bin(), "--bind", "127.0.0.1", "--port", str(self.port),
                 "--save", "", "--appendonly", "yes", "--appendfsync", "always",
                 "--dir", str(self.workdir)]  # fmt: skip
+        if self.password:
+            argv += ["--requirepass", self.password]
         log = (self.workdir / "redis.log").open("ab")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                      stderr=subprocess.STDOUT, env=child_env())  # fmt: skip
         log.close()
         deadline = time.monotonic() + timeout_s
-        while not redis_ping(self.url):
+        auth = f":{self.password}@" if self.password else ""
+        while not redis_ping(self.url.replace("//", f"//{auth}", 1)):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"redis-server did not start on {self.port}")
             time.sleep(0.05)
