@@ -113,10 +113,3 @@ PUBLISH_STALLS: Final = Counter(
     "Batches whose records the broker had not acknowledged within the stall threshold "
     "(a broker outage or overload; the worker keeps waiting and retrying).",
 )
-
-
-PUBLISH_STALLS: Final = Counter(
-    "cronos_publish_stalls_total",
-    "Batches whose records the broker had not acknowledged within the stall threshold "
-    "(a broker outage or overload; the worker keeps waiting and retrying).",
-)
