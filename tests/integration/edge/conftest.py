@@ -67,12 +67,14 @@ def make_sink(
     """``make_sink(**sink_settings)``: a sink from the test's topics to the test's broker."""
 
     def make(**overrides: Any) -> MqttSink:
-        settings = SinkSettings(
-            topic=edge_topics.mqtt,
-            dlq_topic=edge_topics.dlq,
-            group_id=f"sink-{uuid.uuid4().hex[:8]}",
-            **({"backoff_s": 0.05, "max_backoff_s": 0.5} | overrides),
-        )
+        base = {
+            "topic": edge_topics.mqtt,
+            "dlq_topic": edge_topics.dlq,
+            "group_id": f"sink-{uuid.uuid4().hex[:8]}",
+            "backoff_s": 0.05,
+            "max_backoff_s": 0.5,
+        }
+        settings = SinkSettings(**(base | overrides))
         mqtt = MqttSettings(port=mqtt_broker.port, publish_timeout_s=3.0, keepalive_s=5)
         link = MqttLink(mqtt, backoff_s=0.05, max_backoff_s=0.5)
         return MqttSink(kafka_settings, settings, link)
