@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format typecheck bench clean deps dataset model
+.PHONY: help install run test lint format typecheck bench clean deps dataset model reliability
 
 help:  ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ model: $(STAMP)  ## Train the shipped default detector from data/datasets/pcap (
 bench: $(STAMP)  ## Run the benchmarks (prints figures)
 	$(PY) bench/detector_throughput.py
 	$(PY) bench/translation_speed.py
+
+reliability: $(STAMP)  ## Fault injection + hostile input at full scale; prints a table of figures
+	$(PY) bench/reliability.py --scale full $(PYTEST_ARGS)
 
 clean:  ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
