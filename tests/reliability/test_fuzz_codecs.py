@@ -25,7 +25,13 @@ from engine.detection.dataset import coerce_frame
 from engine.detection.field_detector import FieldDetector
 from engine.errors import EngineError
 from engine.translation.codecs import codec_for
-from engine.translation.spec import FieldType, ProtocolField, ProtocolSpecification
+from engine.translation.spec import (
+    FieldType,
+    Framing,
+    ProtocolField,
+    ProtocolSpecification,
+    ProtocolType,
+)
 from streams.command import compute_signature, verify
 from streams.edge_rules import modbus_to_mqtt_rules
 from streams.errors import StreamsError
@@ -40,16 +46,19 @@ SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large]
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=SLOW_OK)
 TYPED = (EngineError, StreamsError)
 
-MODBUS = ProtocolSpecification(protocol_id="modbus", protocol_type="modbus",
-                               framing="modbus_tcp", direction="response", fields=[])  # fmt: skip
+MODBUS = ProtocolSpecification(
+    protocol_id="modbus", protocol_type=ProtocolType.MODBUS, framing=Framing.MODBUS_TCP,
+    direction="response", fields=[],
+)  # fmt: skip
 MQTT = ProtocolSpecification(
-    protocol_id="mqtt", protocol_type="mqtt", framing="mqtt_publish", version="3.1.1",
+    protocol_id="mqtt", protocol_type=ProtocolType.MQTT, framing=Framing.MQTT_PUBLISH,
+    version="3.1.1",
     fields=[ProtocolField(name="topic", field_type=FieldType.STRING),
             ProtocolField(name="level", field_type=FieldType.FLOAT),
             ProtocolField(name="alarm", field_type=FieldType.BOOLEAN)],
 )  # fmt: skip
 LAYOUT = ProtocolSpecification(
-    protocol_id="dev", protocol_type="custom",
+    protocol_id="dev", protocol_type=ProtocolType.CUSTOM,
     fields=[
         ProtocolField(name="kind", field_type=FieldType.ENUM, length=1,
                       enum_values={"a": 1, "b": 7}),
@@ -87,7 +96,7 @@ def test_codec_parse_raises_only_typed_errors(spec: ProtocolSpecification, data:
     except TYPED:
         return
     # What parses must build back to the same bytes (the codec law), or refuse in kind.
-    with contextlib.suppress(TYPED):
+    with contextlib.suppress(*TYPED):
         assert codec.build(values) == data
 
 
@@ -100,7 +109,7 @@ def test_codec_parse_raises_only_typed_errors(spec: ProtocolSpecification, data:
 def test_codec_build_raises_only_typed_errors(
     spec: ProtocolSpecification, values: dict[str, Any]
 ) -> None:
-    with contextlib.suppress(TYPED):
+    with contextlib.suppress(*TYPED):
         codec_for(spec).build(values)
 
 
@@ -187,5 +196,5 @@ def test_verify_signed_garbage_raises_only_rejections(doc: dict[str, Any]) -> No
                       st.fixed_dictionaries({"frame_hex": st.text(max_size=20),
                                              "fields": json_values})))  # fmt: skip
 def test_coerce_frame_raises_only_dataset_errors(item: Any) -> None:
-    with contextlib.suppress(TYPED):
+    with contextlib.suppress(*TYPED):
         coerce_frame(item, max_bytes=64)

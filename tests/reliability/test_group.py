@@ -32,15 +32,13 @@ async def test_second_worker_joins_and_leaves_under_load(
         try:
             await tally.wait_progress(120, dep.check_alive)
             dep.start("w2")
+
             # w2 has joined once it logs a partition assignment of the raw topic.
-            joined = await until(
-                lambda: (
-                    dep.check_alive()
-                    or ("cronos_frames" in dep.log("w2") and dep.topics["raw"] in dep.log("w2"))
-                ),
-                120,
-                "w2 to be assigned partitions",
-            )
+            def assigned() -> bool:
+                dep.check_alive()
+                return dep.topics["raw"] in dep.log("w2")
+
+            joined = await until(assigned, 120, "w2 to be assigned partitions")
             await tally.wait_progress(60, dep.check_alive)
             code, _ = terminate(dep, "w2")
             await tally.wait_progress(60, dep.check_alive)

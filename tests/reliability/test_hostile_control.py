@@ -31,7 +31,7 @@ from streams.settings import RedisSettings
 from streams.state import VersionStore
 from tests.e2e.conftest import Deployment
 from tests.integration.stream.support import HMAC_KEY, TopicReader, produce, shared_artifacts
-from tests.reliability.harness import Tally, modbus_frames
+from tests.reliability.harness import Record, Tally, modbus_frames
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.timeout(240)]
 
@@ -158,7 +158,7 @@ async def test_hostile_commands_are_refused_and_nothing_moves(
         await events.until(lambda rs: _by_id(rs).get(_id(rules_ok)) is not None, 60)
         assert _by_id(events.records)[_id(rules_ok)].outcome == "applied"
 
-        records = [(None, raw, []) for raw, _ in hostile.values()]
+        records: list[Record] = [(None, raw, []) for raw, _ in hostile.values()]
         await produce(broker, dep.topics["control"], records)
         # The malformed ones carry no id; every other one is matched by id.
         with_id = {name: _id(raw) for name, (raw, _) in hostile.items() if _id(raw)}

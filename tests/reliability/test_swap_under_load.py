@@ -48,7 +48,7 @@ async def test_swaps_and_rollbacks_under_load(deployment: Deployment, scale: Sca
                     evs = [ControlEvent.from_json(r.value) for r in recs]
                     return [e for e in evs if e.command_id == cid]
 
-                await ev.until(lambda recs, f=applied: bool(f(recs)), 90)
+                await ev.until(lambda recs, f=applied: bool(f(recs)), 90)  # type: ignore[misc]
                 [event] = applied(ev.records)
                 assert (event.outcome, event.to_version) == ("applied", version), event
                 windows.append((version, sent, event.at.timestamp()))
