@@ -13,6 +13,7 @@ import typer
 from workers import (
     dataset_cli,  # noqa: F401  (registers dataset from-pcap, dataset split)
     lifecycle_cli,  # noqa: F401  (registers checkpoints prune/show, dataset check)
+    monitor_cli,
 )
 from workers.control_cli import control_app
 from workers.detector_cli import checkpoints_app, dataset_app, detect, run, train
@@ -40,6 +41,7 @@ app.add_typer(mqtt_app, name="mqtt", help="MQTT egress: sink and live tail.")
 app.add_typer(sim_app, name="sim", help="Simulated devices.")
 app.command()(worker)
 app.add_typer(control_app, name="control", help="Hot swap, roll back and inspect versions.")
+app.command()(monitor_cli.monitor)  # cronos monitor: live metric windows per version
 
 
 @app.callback()
