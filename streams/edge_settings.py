@@ -81,6 +81,8 @@ class SinkSettings(BaseSettings):
         max_payload_bytes: Larger payloads are dead-lettered unsent.
         backoff_s: First reconnect delay; doubles up to ``max_backoff_s``.
         max_backoff_s: Longest reconnect delay.
+        fetch_max_wait_s: Longest a fetch waits for data. Apache Kafka answers as soon as data
+            arrives; tansu (the dev broker) waits this long every time, so it bounds latency.
     """
 
     model_config = SettingsConfigDict(env_prefix="CRONOS_SINK_", frozen=True, extra="ignore")
@@ -95,6 +97,7 @@ class SinkSettings(BaseSettings):
     max_payload_bytes: int = Field(default=1 << 20, ge=1, le=268_435_455)
     backoff_s: float = Field(default=0.2, gt=0)
     max_backoff_s: float = Field(default=5.0, gt=0)
+    fetch_max_wait_s: float = Field(default=0.05, gt=0, le=10)
 
 
 class IngestSettings(BaseSettings):

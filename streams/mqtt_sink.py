@@ -126,6 +126,7 @@ class MqttSink:
             session_timeout_ms=int(self.kafka.session_timeout_s * 1000),
             heartbeat_interval_ms=int(self.kafka.heartbeat_interval_s * 1000),
             rebalance_timeout_ms=int(self.kafka.rebalance_timeout_s * 1000),
+            fetch_max_wait_ms=int(self.settings.fetch_max_wait_s * 1000),
         )
         producer = AIOKafkaProducer(bootstrap_servers=self.kafka.bootstrap_servers, acks="all")
         await producer.start()

@@ -32,6 +32,7 @@ class Subscriber:
         self.port = port
         self.topic = topic
         self.messages: list[tuple[str, bytes]] = []
+        self.arrived_ns: list[int] = []  #: receive time of each message (benchmark latency)
         self.subscribed = asyncio.Event()
         self.connects = 0
         self._id = f"test-sub-{uuid.uuid4().hex[:8]}"
@@ -60,6 +61,7 @@ class Subscriber:
                     async for msg in client.messages:
                         assert isinstance(msg.payload, bytes)
                         self.messages.append((str(msg.topic), msg.payload))
+                        self.arrived_ns.append(time.time_ns())
             except aiomqtt.MqttError:
                 await asyncio.sleep(0.1)
 
@@ -69,7 +71,11 @@ async def translate_raw(bootstrap: str, raw_topic: str, out_topic: str) -> None:
     studio = ProtocolTranslationStudio()
     studio.activate_rules(modbus_to_mqtt_rules())
     consumer = AIOKafkaConsumer(
-        raw_topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+        raw_topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=20,
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await consumer.start()
