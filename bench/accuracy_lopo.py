@@ -1,19 +1,18 @@
 """Leave-one-protocol-out: train on every other protocol, score the held-out one.
 
-One model per protocol, trained from scratch on the training split of the *other* protocols
-(capped per protocol to fit the CPU budget) and scored on the held-out protocol's test files.
-Results are cached as JSON under ``bench/results/lopo/`` so the table can be rebuilt without
-retraining; ``python bench/accuracy_lopo.py PROTOCOL`` trains one.
+One model per protocol, trained from scratch on the training split of the *other* protocols (a
+seeded sample of at most 500 messages and 35 kB per protocol, to fit the CPU budget) and scored
+on the held-out protocol's test files. Results are cached as JSON under ``bench/results/lopo/``
+so the table can be rebuilt without retraining; ``python bench/accuracy_lopo.py PROTOCOL`` trains
+one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import torch
@@ -25,6 +24,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from accuracy_scoring import score  # noqa: E402
 
 from engine.core.config import Config, DetectorSettings  # noqa: E402
+from engine.datasets.split import sample_per_protocol  # noqa: E402
 from engine.detection.dataset import LabelledFrame, load_jsonl  # noqa: E402
 from engine.detection.field_detector import FieldDetector  # noqa: E402
 
@@ -38,17 +38,10 @@ def spans_of(detector: FieldDetector, frames: list[LabelledFrame]) -> list[list]
     return [[(b.start_pos, b.end_pos, b.field_type) for b in fields] for fields in out]
 
 
-def run_one(protocol: str, *, cap: int, epochs: int, seed: int = 0) -> dict:
+def run_one(protocol: str, *, cap: int, max_bytes: int, epochs: int, seed: int = 0) -> dict:
     """Train without ``protocol``, score on its test files; returns and caches the result."""
-    by_proto: dict[str, list[LabelledFrame]] = defaultdict(list)
-    for f in load_jsonl(DATA / "train.jsonl"):
-        by_proto[f.protocol].append(f)
-    rng = random.Random(seed)
-    train: list[LabelledFrame] = []
-    for proto, frames in sorted(by_proto.items()):
-        if proto != protocol:
-            train += rng.sample(frames, min(cap, len(frames)))
-    rng.shuffle(train)
+    others = [f for f in load_jsonl(DATA / "train.jsonl") if f.protocol != protocol]
+    train = sample_per_protocol(others, max_messages=cap, max_bytes=max_bytes, seed=seed)
     n_val = max(1, len(train) // 10)
     test = [f for f in load_jsonl(DATA / "test.jsonl") if f.protocol == protocol]
     detector = FieldDetector(Config(detector=DetectorSettings(device="cpu")))
@@ -69,6 +62,7 @@ def run_one(protocol: str, *, cap: int, epochs: int, seed: int = 0) -> dict:
         "train_seconds": round(seconds, 1),
         "epochs": epochs,
         "cap_per_protocol": cap,
+        "max_bytes_per_protocol": max_bytes,
         **score(spans_of(detector, test), [f.spans for f in test]),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -79,13 +73,14 @@ def run_one(protocol: str, *, cap: int, epochs: int, seed: int = 0) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("protocols", nargs="+")
-    parser.add_argument("--cap", type=int, default=600, help="training messages per protocol")
+    parser.add_argument("--cap", type=int, default=500, help="training messages per protocol")
+    parser.add_argument("--max-bytes", type=int, default=35_000, help="per protocol")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     for proto in args.protocols:
-        r = run_one(proto, cap=args.cap, epochs=args.epochs)
+        r = run_one(proto, cap=args.cap, max_bytes=args.max_bytes, epochs=args.epochs)
         print(json.dumps(r), flush=True)
 
 

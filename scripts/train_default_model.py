@@ -1,7 +1,8 @@
 """Train the shipped default field detector (``make model``).
 
 Reads ``data/datasets/pcap/train.jsonl`` (labelled from the captures in ``data/captures`` by
-``make dataset``), keeps 10 % of it (seeded) for early stopping, and writes
+``make dataset``), takes a seeded sample of at most 800 messages and 60 kB per protocol (CPU
+budget; long DHCP/SMB messages would dominate), keeps 10 % of it for early stopping, and writes
 ``models/field_detector/field_detector_v1.0.0_latest.pt`` with its ``.sha256`` sidecar and a
 ``training.json`` record (history, time, sizes). The held-out files in ``test.jsonl`` are never
 seen here; ``bench/accuracy.py`` scores them.
@@ -12,9 +13,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -23,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine.core.config import Config, DetectorSettings  # noqa: E402
+from engine.datasets.split import sample_per_protocol  # noqa: E402
 from engine.detection.dataset import load_jsonl  # noqa: E402
 from engine.detection.default_model import DEFAULT_MODEL_PATH  # noqa: E402
 from engine.detection.field_detector import FieldDetector  # noqa: E402
@@ -38,10 +40,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--out", type=Path, default=ROOT / DEFAULT_MODEL_PATH)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--max-messages", type=int, default=800, help="per protocol")
+    parser.add_argument("--max-bytes", type=int, default=60_000, help="per protocol")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    frames = load_jsonl(TRAIN)
-    random.Random(0).shuffle(frames)
+    frames = sample_per_protocol(
+        load_jsonl(TRAIN), max_messages=args.max_messages, max_bytes=args.max_bytes
+    )
     n_val = max(1, len(frames) // 10)
     val, train = frames[:n_val], frames[n_val:]
     detector = FieldDetector(Config(detector=DetectorSettings(device="cpu")))
@@ -70,6 +75,7 @@ def main() -> None:
     assert detector.model is not None
     record = {
         "train_messages": len(train),
+        "train_per_protocol": dict(Counter(f.protocol for f in train)),
         "val_messages": len(val),
         "train_seconds": round(seconds, 1),
         "threads": args.threads,

@@ -14,6 +14,7 @@ from engine.core.config import Config, DetectorSettings
 from engine.datasets.synthetic import generate
 from engine.detection import checkpoints as ckpts
 from engine.detection.dataset import load_jsonl, save_jsonl
+from engine.detection.default_model import default_model_path
 from engine.detection.field_detector import FieldDetector
 from engine.detection.trainer import EpochResult
 from engine.errors import EngineError
@@ -178,13 +179,15 @@ def list_checkpoints(
 
 
 def detect(
-    model: Path = typer.Option(..., exists=True, dir_okay=False, help="Checkpoint to use."),
+    model: Path | None = typer.Option(
+        None, exists=True, dir_okay=False, help="Checkpoint to use (default: the shipped model)."
+    ),
     frames: list[str] = typer.Argument(..., help="Frames as hex strings."),
 ) -> None:
     """Detect the fields of frames given as hex."""
     detector = FieldDetector(Config())
     try:
-        asyncio.run(detector.load_checkpoint(model))
+        asyncio.run(detector.load_checkpoint(model or default_model_path()))
         messages = [bytes.fromhex(h) for h in frames]
         results = detector.detect_boundaries_batch(messages)
     except (EngineError, ValueError) as exc:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.detection.dataset import LabelledFrame
 from engine.errors import DatasetError
 
 Row = dict[str, Any]
@@ -104,4 +105,34 @@ def split_rows(
                 out.capped[proto] += len(kept) - max_train_per_file
                 kept = random.Random(f"{seed}:{src}").sample(kept, max_train_per_file)
             side.extend(kept)
+    return out
+
+
+def sample_per_protocol(
+    frames: Sequence[LabelledFrame],
+    *,
+    max_messages: int,
+    max_bytes: int,
+    seed: int = 0,
+) -> list[LabelledFrame]:
+    """A seeded random subset with at most ``max_messages`` and ``max_bytes`` per protocol.
+
+    Training cost on CPU grows with bytes (the LSTM walks every byte), and a few protocols
+    with long messages (DHCP, SMB) would otherwise dominate both the time and the loss.
+    """
+    by_proto: dict[str, list[LabelledFrame]] = defaultdict(list)
+    for f in frames:
+        by_proto[f.protocol].append(f)
+    rng = random.Random(seed)
+    out: list[LabelledFrame] = []
+    for proto in sorted(by_proto):
+        pool = list(by_proto[proto])
+        rng.shuffle(pool)
+        used = 0
+        for n, f in enumerate(pool):
+            if n >= max_messages or used + len(f.message) > max_bytes:
+                break
+            used += len(f.message)
+            out.append(f)
+    rng.shuffle(out)
     return out
