@@ -34,6 +34,7 @@ REJECTION_REASONS: Final = frozenset(
         "superseded",
         "no_history",
         "no_known_good",
+        "shadow_worse",  # promote of a candidate that did worse in shadow (streams.shadow)
         "internal_error",
     }
 )
