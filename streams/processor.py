@@ -172,18 +172,25 @@ class BatchProcessor:
             rules = snap.rules_for(pair)
             if rules is None:
                 return Outcome(item.frame, dead_letter=DeadLetter(item.frame, "no_rules", pair))
-            t0 = time.perf_counter()
-            try:
-                translation = translate(rules, item.data)
-            except UntranslatableError as exc:
-                report.add_translation(pair, rules.version, None)
-                detail = f"{pair}: {exc.reason}: {exc.detail}"
-                return Outcome(
-                    item.frame, dead_letter=DeadLetter(item.frame, "untranslatable", detail)
+            raw_direction = item.frame.header("direction")
+            direction = raw_direction.decode("utf-8", "replace").strip() if raw_direction else ""
+            if not direction or direction == rules.rules.source_spec.direction:
+                t0 = time.perf_counter()
+                try:
+                    translation = translate(rules, item.data)
+                except UntranslatableError as exc:
+                    report.add_translation(pair, rules.version, None)
+                    detail = f"{pair}: {exc.reason}: {exc.detail}"
+                    return Outcome(
+                        item.frame, dead_letter=DeadLetter(item.frame, "untranslatable", detail)
+                    )
+                took = time.perf_counter() - t0
+                metrics.TRANSLATION_LATENCY.labels(pair=pair, rules_version=rules.version).observe(
+                    took
                 )
-            took = time.perf_counter() - t0
-            metrics.TRANSLATION_LATENCY.labels(pair=pair, rules_version=rules.version).observe(took)
-            report.add_translation(pair, rules.version, took)
+                report.add_translation(pair, rules.version, took)
+            # else: a rule set for responses has nothing to say about requests (or the reverse);
+            # the frame keeps its detection result with translation null, not a dead letter.
         assert snap.detector is not None
         latency_ms = (time.perf_counter() - start) * 1000.0
         result = build_result(

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from engine.core.config import Config, DetectorSettings
+from engine.core.config import Config
 from engine.datasets.synthetic import generate
 from engine.detection import checkpoints as ckpts
 from engine.detection.dataset import load_jsonl, save_jsonl
@@ -226,18 +226,14 @@ def synth(
 
 
 def run(
-    epochs: int = typer.Option(8, min=1, help="Epochs for the demo model."),
+    duration: float | None = typer.Option(
+        None, help="Stop after this many seconds (default: run until Ctrl-C)."
+    ),
+    state_dir: Path = typer.Option(Path(".cronos/run"), help="Pid files, logs and artifacts."),
 ) -> None:
-    """Demo job: train a small model on synthetic Modbus/TCP frames and print detections."""
-    cfg = Config(detector=DetectorSettings(embedding_dim=16, hidden_size=32, num_layers=1))
-    detector = FieldDetector(cfg)
-    history = detector.train(
-        generate("modbus", 600, 1),
-        generate("modbus", 150, 2),
-        num_epochs=epochs,
-        learning_rate=5e-3,
-        batch_size=32,
-    )
-    _print_summary(history)
-    for frame in generate("modbus", 5, 3):
-        _print_fields(frame.message, detector.detect_boundaries_batch([frame.message])[0])
+    """The main job on the embedded stack: device → Kafka → worker → MQTT, printed live."""
+    from workers.demo import run_blocking
+
+    counts = run_blocking(state_dir, duration)
+    if duration is not None and counts.results == 0:
+        raise typer.Exit(code=1)
