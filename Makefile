@@ -53,6 +53,7 @@ model: $(STAMP)  ## Train the shipped default detector from data/datasets/pcap (
 bench: $(STAMP)  ## Run the benchmarks (prints figures)
 	$(PY) bench/detector_throughput.py
 	$(PY) bench/translation_speed.py
+	$(PY) bench/accuracy.py  # per-protocol held-out accuracy, LOPO (cached), NEMESYS
 
 reliability: $(STAMP)  ## Fault injection + hostile input at full scale; prints a table of figures
 	$(PY) bench/reliability.py --scale full $(PYTEST_ARGS)
