@@ -14,6 +14,7 @@ from rich.table import Table
 
 from workers.devstack import DevStack, DevStackConfig, ServiceStatus
 from workers.errors import WorkersError
+from workers.mqtt_broker import start_mqtt_broker, stop_mqtt_broker
 
 dev_app = typer.Typer(help="Embedded dev stack: tansu (Kafka protocol) and Redis on loopback.")
 _console = Console()
@@ -51,9 +52,12 @@ def up(
         bool, typer.Option(help="Start the embedded redis-server even if REDIS_URL answers.")
     ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds each service may take to start.")] = 15.0,
+    mqtt_port: Annotated[
+        int, typer.Option(help="Port of the embedded MQTT broker; 0 picks one, -1 starts none.")
+    ] = 11883,
     state_dir: StateDir = DevStackConfig.state_dir,
 ) -> None:
-    """Start the broker (with the default topics) and, if needed, Redis; they keep running."""
+    """Start Kafka (with the default topics), Redis if needed, and an MQTT broker."""
     config = DevStackConfig(
         kafka_port=kafka_port,
         redis_url=redis_url,
@@ -67,8 +71,16 @@ def up(
         endpoints = stack.start()
     except WorkersError as exc:
         raise _fail(exc) from exc
+    mqtt = ""
+    if mqtt_port >= 0:
+        try:
+            mqtt = f"  MQTT={start_mqtt_broker(state_dir, port=mqtt_port).address}"
+        except WorkersError as exc:
+            _console.print(f"[yellow]MQTT broker not started:[/yellow] {exc}", highlight=False)
     _console.print(_table(stack.status()))
-    _console.print(f"KAFKA_BOOTSTRAP={endpoints.kafka_bootstrap}  REDIS_URL={endpoints.redis_url}")
+    _console.print(
+        f"KAFKA_BOOTSTRAP={endpoints.kafka_bootstrap}  REDIS_URL={endpoints.redis_url}{mqtt}"
+    )
 
 
 @dev_app.command()
@@ -76,6 +88,8 @@ def down(state_dir: StateDir = DevStackConfig.state_dir) -> None:
     """Stop what `up` started (never a Redis it found running) and clear its pid files."""
     try:
         stopped = DevStack(DevStackConfig(state_dir=state_dir)).stop()
+        if stop_mqtt_broker(state_dir):
+            stopped.append("mqtt")
     except WorkersError as exc:
         raise _fail(exc) from exc
     _console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
