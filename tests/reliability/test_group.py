@@ -26,7 +26,7 @@ async def test_second_worker_joins_and_leaves_under_load(
 ) -> None:
     dep, broker = deployment, deployment.env["CRONOS_KAFKA_BROKER"]
     dep.start("w1")
-    records = modbus_frames(40 * 60, "rb-")
+    records = modbus_frames(40 * 30, "rb-")
     async with Tally(broker, dep.topics) as tally:
         load = LoadGenerator(broker, dep.topics["raw"], records, 40).start()
         try:
