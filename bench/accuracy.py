@@ -40,7 +40,7 @@ OUT = ROOT / "bench/results/accuracy.md"
 def _lopo(protocol: str, mode: str) -> dict | None:
     path = RESULTS / f"{protocol}.json"
     if mode == "run":
-        return run_one(protocol, cap=500, max_bytes=35_000, epochs=6)
+        return run_one(protocol, cap=500, max_bytes=35_000, epochs=8)
     if mode == "cached" and path.is_file():
         return json.loads(path.read_text())
     return None

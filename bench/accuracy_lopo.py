@@ -50,7 +50,7 @@ def run_one(protocol: str, *, cap: int, max_bytes: int, epochs: int, seed: int =
         train[n_val:],
         train[:n_val],
         num_epochs=epochs,
-        learning_rate=3e-3,
+        learning_rate=8e-3,
         batch_size=32,
         early_stopping_patience=2,
     )
@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("protocols", nargs="+")
     parser.add_argument("--cap", type=int, default=500, help="training messages per protocol")
     parser.add_argument("--max-bytes", type=int, default=35_000, help="per protocol")
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

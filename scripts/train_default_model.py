@@ -34,9 +34,9 @@ TRAIN = ROOT / "data/datasets/pcap/train.jsonl"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--patience", type=int, default=3)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--patience", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=8e-3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--out", type=Path, default=ROOT / DEFAULT_MODEL_PATH)
     parser.add_argument("--threads", type=int, default=2)
@@ -71,6 +71,9 @@ def main() -> None:
     )
     seconds = time.perf_counter() - t0
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    # Ship weights only: Adam's moments would triple the file and are useless for inference.
+    detector._optimizer_state = None
+    detector._scheduler_state = None
     asyncio.run(detector.save_model(args.out))
     assert detector.model is not None
     record = {
