@@ -276,7 +276,10 @@ def _print_lineage(lineage: dict[str, Any]) -> None:
         table.add_column(col)
     for name, d in lineage.get("datasets", {}).items():
         digest = d.get("sha256") or d.get("content_sha256")
-        table.add_row(name, d.get("source"), str(d.get("rows")), digest, d.get("path") or "—")
+        rows = str(d.get("rows"))
+        if d.get("file_rows") not in (None, d.get("rows")):
+            rows += f" of {d['file_rows']}"  # a subset of the file was used
+        table.add_row(name, d.get("source"), rows, digest, d.get("path") or "—")
     console.print(table)
     code = lineage.get("code", {})
     _kv_table("code", {**code, "created_at": lineage.get("created_at")})

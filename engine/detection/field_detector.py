@@ -298,7 +298,8 @@ class FieldDetector:
                 "early_stopping_patience": early_stopping_patience,
                 "save_best_only": save_best_only,
                 "device": str(self.device),
-                "settings": self.settings.model_dump(mode="json"),
+                # The version stamped on checkpoints is self.version; the setting's may differ.
+                "settings": self.settings.model_dump(mode="json", exclude={"version"}),
             },
             parent,
         )

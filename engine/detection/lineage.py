@@ -65,8 +65,10 @@ def dataset_entry(frames: Iterable[Any], path: str | Path | None = None) -> dict
     digest, rows = canonical_frames_sha256(frames)
     entry: dict[str, Any] = {"source": "memory", "rows": rows, "content_sha256": digest}
     if path is not None:
-        entry |= {"source": "file", **file_fingerprint(path)}
-        entry["rows"] = rows  # the frames used; file_fingerprint counted lines
+        info = file_fingerprint(path)
+        # rows counts the frames used; file_rows the file's lines (differ when a caller subsets).
+        entry |= {"source": "file", "path": info["path"], "sha256": info["sha256"]}
+        entry["file_rows"] = info["rows"]
     return entry
 
 
