@@ -74,9 +74,7 @@ class Monitoring:
 
     async def run_monitor(self, store: VersionStore) -> None:
         """The monitor loop, with its own producer for the commands it issues."""
-        auth: dict[str, Any] = {}
-        if hasattr(self.kafka, "client_auth"):  # SASL/SSL settings, where configured
-            auth = self.kafka.client_auth()
+        auth = self.kafka.client_auth()  # SASL/SSL, where configured
         producer = AIOKafkaProducer(bootstrap_servers=self.kafka.bootstrap_servers, acks="all",
                                     **auth)  # fmt: skip
         await producer.start()
