@@ -115,6 +115,7 @@ def train(
                 save_best_only=not all_checkpoints,
                 checkpoint_dir=checkpoint_dir,
                 on_epoch=on_epoch,
+                data_files={"train": train_file, "val": val_file},  # lineage: file sha256s
             )
         except EngineError as exc:
             raise _fail(exc) from exc
