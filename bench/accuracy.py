@@ -40,7 +40,7 @@ OUT = ROOT / "bench/results/accuracy.md"
 def _lopo(protocol: str, mode: str) -> dict | None:
     path = RESULTS / f"{protocol}.json"
     if mode == "run":
-        return run_one(protocol, cap=500, max_bytes=35_000, epochs=8)
+        return run_one(protocol, cap=800, max_bytes=60_000, epochs=12)
     if mode == "cached" and path.is_file():
         return json.loads(path.read_text())
     return None
@@ -48,7 +48,8 @@ def _lopo(protocol: str, mode: str) -> dict | None:
 
 def _row(proto: str, n: int, m: dict, lo: dict | None, ne: dict) -> list[str]:
     f = "{:.3f}".format
-    lopo = [f(lo["boundary_precision"]), f(lo["boundary_recall"]), f(lo["boundary_f1"])]
+    keys = ("boundary_precision", "boundary_recall", "boundary_f1")
+    lopo = [f(lo[k]) for k in keys] if lo else ["–"] * 3
     return [
         proto,
         str(n),
@@ -57,7 +58,7 @@ def _row(proto: str, n: int, m: dict, lo: dict | None, ne: dict) -> list[str]:
         f(m["boundary_f1"]),
         f(m["field_f1"]),
         f(m["span_f1"]),
-        *(lopo if lo else ["–"] * 3),
+        *lopo,
         f(ne["boundary_precision"]),
         f(ne["boundary_recall"]),
         f(ne["boundary_f1"]),
