@@ -22,6 +22,7 @@ from streams.events import ControlEvent
 from streams.settings import ControlSettings, RedisSettings
 from streams.state import VersionStore
 from streams.worker_settings import KafkaSettings
+from workers.drill import drill
 
 control_app = typer.Typer(help="Hot swap, roll back and inspect model versions.")
 console = Console()
@@ -166,3 +167,6 @@ def history(component: str = COMPONENT, pair: str = PAIR, limit: int = 20) -> No
         table.add_row(str(h.at), h.action, h.from_version or "", h.to_version or "", h.outcome,
                       h.reason or "", h.command_id, h.issuer)  # fmt: skip
     console.print(table)
+
+
+control_app.command("drill")(drill)  # cronos control drill: swap to previous and back, measured
