@@ -6,7 +6,8 @@ deduplicated). Columns:
 
 * *model*: the shipped default model (trained on every protocol's training files);
 * *LOPO*: a model trained on all other protocols (cached results of ``bench/accuracy_lopo.py``;
-  ``--lopo run`` retrains, ~minutes per protocol on 2 CPU cores);
+  ``--lopo run`` retrains, ~minutes per protocol on 2 CPU cores); *LOPO-B*: the same with
+  boundary-only labels (one field type), which carry no protocol-specific type sequences;
 * *NEMESYS*: the unsupervised baseline in ``bench/nemesys.py`` (sigma 0.6).
 
 Boundary scores count cut positions > 0, types ignored; "field F1" needs the exact typed span;
@@ -21,6 +22,7 @@ import json
 import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -37,19 +39,20 @@ TEST = ROOT / "data/datasets/pcap/test.jsonl"
 OUT = ROOT / "bench/results/accuracy.md"
 
 
-def _lopo(protocol: str, mode: str) -> dict | None:
-    path = RESULTS / f"{protocol}.json"
+def _lopo(protocol: str, mode: str, untyped: bool = False) -> dict | None:
+    path = RESULTS / (f"{protocol}_boundary.json" if untyped else f"{protocol}.json")
     if mode == "run":
-        return run_one(protocol, cap=800, max_bytes=60_000, epochs=12)
+        return run_one(protocol, cap=800, max_bytes=60_000, epochs=12, untyped=untyped)
     if mode == "cached" and path.is_file():
         return json.loads(path.read_text())
     return None
 
 
-def _row(proto: str, n: int, m: dict, lo: dict | None, ne: dict) -> list[str]:
+def _row(proto: str, n: int, m: dict, lo: dict | None, lob: dict | None, ne: dict) -> list[str]:
     f = "{:.3f}".format
     keys = ("boundary_precision", "boundary_recall", "boundary_f1")
     lopo = [f(lo[k]) for k in keys] if lo else ["–"] * 3
+    lopo_b = [f(lob[k]) for k in keys] if lob else ["–"] * 3
     return [
         proto,
         str(n),
@@ -59,6 +62,7 @@ def _row(proto: str, n: int, m: dict, lo: dict | None, ne: dict) -> list[str]:
         f(m["field_f1"]),
         f(m["span_f1"]),
         *lopo,
+        *lopo_b,
         f(ne["boundary_precision"]),
         f(ne["boundary_recall"]),
         f(ne["boundary_f1"]),
@@ -77,11 +81,22 @@ HEADER = [
     "LOPO P",
     "LOPO R",
     "LOPO F1",
+    "LOPO-B P",
+    "LOPO-B R",
+    "LOPO-B F1",
     "NEMESYS P",
     "NEMESYS R",
     "NEMESYS F1",
     "NEMESYS span F1",
 ]
+
+
+def _mean(results: list[dict | None]) -> dict | None:
+    """Unweighted mean over protocols; ``None`` unless every protocol has a result."""
+    if not results or any(r is None for r in results):
+        return None
+    keys = ("boundary_precision", "boundary_recall", "boundary_f1", "span_f1")
+    return {k: sum(r[k] for r in results if r) / len(results) for k in keys}
 
 
 def build_table(lopo_mode: str) -> tuple[str, dict]:
@@ -90,29 +105,38 @@ def build_table(lopo_mode: str) -> tuple[str, dict]:
     for frame in load_jsonl(TEST):
         by_proto[frame.protocol].append(frame)
     detector = asyncio.run(load_default_detector())
-    rows, raw = [], {}
+    rows: list[list[str]] = []
+    raw: dict[str, dict[str, Any]] = {}
     for proto in sorted(by_proto):
         frames = by_proto[proto]
         gold = [f.spans for f in frames]
         model = score(spans_of(detector, frames), gold)
         nemesys = score([nemesys_spans(f.message) for f in frames], gold)
         lopo = _lopo(proto, lopo_mode)
-        raw[proto] = {"model": model, "lopo": lopo, "nemesys": nemesys, "n": len(frames)}
-        rows.append(_row(proto, len(frames), model, lopo, nemesys))
+        lopo_b = _lopo(proto, lopo_mode, untyped=True)
+        raw[proto] = {
+            "model": model,
+            "lopo": lopo,
+            "lopo_boundary_only": lopo_b,
+            "nemesys": nemesys,
+            "n": len(frames),
+        }
+        rows.append(_row(proto, len(frames), model, lopo, lopo_b, nemesys))
     protos = sorted(raw)
     mean = {
         key: {k: sum(raw[p][key][k] for p in protos) / len(protos) for k in raw[protos[0]]["model"]}
         for key in ("model", "nemesys")
     }
-    have_lopo = all(raw[p]["lopo"] for p in protos)
-    lopo_mean = (
-        {k: sum(raw[p]["lopo"][k] for p in protos) / len(protos) for k in mean["model"]}
-        if have_lopo
-        else None
-    )
+    lopo_mean = {k: _mean([raw[p][k] for p in protos]) for k in ("lopo", "lopo_boundary_only")}
+    n_all = sum(raw[p]["n"] for p in protos)
     rows.append(
         _row(
-            "**mean**", sum(raw[p]["n"] for p in protos), mean["model"], lopo_mean, mean["nemesys"]
+            "**mean**",
+            n_all,
+            mean["model"],
+            lopo_mean["lopo"],
+            lopo_mean["lopo_boundary_only"],
+            mean["nemesys"],
         )
     )
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]

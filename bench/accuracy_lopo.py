@@ -38,10 +38,31 @@ def spans_of(detector: FieldDetector, frames: list[LabelledFrame]) -> list[list]
     return [[(b.start_pos, b.end_pos, b.field_type) for b in fields] for fields in out]
 
 
-def run_one(protocol: str, *, cap: int, max_bytes: int, epochs: int, seed: int = 0) -> dict:
-    """Train without ``protocol``, score on its test files; returns and caches the result."""
+def boundary_only(frames: list[LabelledFrame]) -> list[LabelledFrame]:
+    """The same frames with every span typed ``field``: the model learns cuts, not names."""
+    return [
+        LabelledFrame(f.message, tuple((s, e, "field") for s, e, _ in f.spans), f.protocol)
+        for f in frames
+    ]
+
+
+def run_one(
+    protocol: str,
+    *,
+    cap: int,
+    max_bytes: int,
+    epochs: int,
+    seed: int = 0,
+    untyped: bool = False,
+) -> dict:
+    """Train without ``protocol``, score on its test files; returns and caches the result.
+
+    With ``untyped`` the model is trained on boundary-only labels (one field type).
+    """
     others = [f for f in load_jsonl(DATA / "train.jsonl") if f.protocol != protocol]
     train = sample_per_protocol(others, max_messages=cap, max_bytes=max_bytes, seed=seed)
+    if untyped:
+        train = boundary_only(train)
     n_val = max(1, len(train) // 10)
     test = [f for f in load_jsonl(DATA / "test.jsonl") if f.protocol == protocol]
     detector = FieldDetector(Config(detector=DetectorSettings(device="cpu")))
@@ -63,10 +84,12 @@ def run_one(protocol: str, *, cap: int, max_bytes: int, epochs: int, seed: int =
         "epochs": epochs,
         "cap_per_protocol": cap,
         "max_bytes_per_protocol": max_bytes,
+        "labels": "boundary-only" if untyped else "typed",
         **score(spans_of(detector, test), [f.spans for f in test]),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{protocol}.json").write_text(json.dumps(result, indent=2) + "\n")
+    name = f"{protocol}_boundary" if untyped else protocol
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
@@ -77,10 +100,17 @@ def main() -> None:
     parser.add_argument("--max-bytes", type=int, default=60_000, help="per protocol")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--untyped", action="store_true", help="boundary-only labels")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     for proto in args.protocols:
-        r = run_one(proto, cap=args.cap, max_bytes=args.max_bytes, epochs=args.epochs)
+        r = run_one(
+            proto,
+            cap=args.cap,
+            max_bytes=args.max_bytes,
+            epochs=args.epochs,
+            untyped=args.untyped,
+        )
         print(json.dumps(r), flush=True)
 
 
