@@ -19,18 +19,24 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.command import new_command
+from streams.drill_report import (
+    BACK,
+    TO_PREVIOUS,
+    Applied,
+    DrillReport,
+    partition_sequences,
+    previous_version,
+)
 from streams.events import ControlEvent
-from streams.probe import OutcomeCounter, ProbeFrames, ProbeLoad, Stamp, assign_all
-from streams.state import HistoryEntry, VersionStore
+from streams.probe import OutcomeCounter, ProbeFrames, ProbeLoad, assign_all
+from streams.state import VersionStore
 from streams.worker_settings import KafkaSettings
-
-TO_PREVIOUS, BACK = "to-previous", "back"
 
 
 class DrillError(RuntimeError):
@@ -49,99 +55,6 @@ class DrillConfig:
     workers: int | None = None
     answer_window_s: float = 3.0
     protocol: str = "modbus"
-
-
-@dataclass(frozen=True)
-class Applied:
-    """One worker's answer to one of the drill's swaps.
-
-    Attributes:
-        phase: :data:`TO_PREVIOUS` or :data:`BACK`.
-        worker_id: The worker.
-        outcome: ``applied`` or ``rejected``.
-        reason: Why it was rejected.
-        applied_ms: ``timings_ms.total`` as the worker measured it (verify → swap).
-        wall_ms: From sending the command to reading the worker's event.
-    """
-
-    phase: str
-    worker_id: str
-    outcome: str
-    reason: str | None
-    applied_ms: float
-    wall_ms: float
-
-
-@dataclass
-class DrillReport:
-    """The drill's figures; :meth:`problems` says why it failed (empty: passed)."""
-
-    component: str
-    original: str
-    previous: str
-    run_id: str
-    applied: list[Applied] = field(default_factory=list)
-    missing_workers: dict[str, list[str]] = field(default_factory=dict)
-    sent: int = 0
-    results: int = 0
-    dead_letters: int = 0
-    duplicates: int = 0
-    lost: int = 0
-    sequences: dict[int, list[tuple[str, int]]] = field(default_factory=dict)
-    final_version: str | None = None
-    errors: list[str] = field(default_factory=list)
-    duration_s: float = 0.0
-
-    def problems(self) -> list[str]:
-        """Every reason the drill failed, in words."""
-        out = list(self.errors)
-        out += [f"{a.worker_id} {a.outcome} {a.phase}: {a.reason}" for a in self.applied
-                if a.outcome != "applied"]  # fmt: skip
-        out += [f"no {phase} event from {', '.join(ids)}"
-                for phase, ids in self.missing_workers.items() if ids]  # fmt: skip
-        for phase in (TO_PREVIOUS, BACK):
-            if not any(a.phase == phase for a in self.applied):
-                out.append(f"no worker answered {phase}")
-        if self.lost:
-            out.append(f"{self.lost} probe frames lost")
-        expected = [self.original, self.previous, self.original]
-        for part, seq in sorted(self.sequences.items()):
-            if not is_subsequence([v for v, _ in seq], expected):
-                out.append(f"partition {part} saw versions {' → '.join(v for v, _ in seq)}")
-        if self.final_version != self.original:
-            out.append(f"pointer ended on {self.final_version}, not {self.original}")
-        return out
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing went wrong."""
-        return not self.problems()
-
-
-def previous_version(history: Sequence[HistoryEntry], current: str) -> str | None:
-    """The newest applied version in ``history`` (newest first) other than ``current``."""
-    for entry in history:
-        if entry.outcome == "applied" and entry.to_version not in (None, current):
-            return entry.to_version
-    return None
-
-
-def is_subsequence(seq: Sequence[str], of: Sequence[str]) -> bool:
-    """True if ``seq`` is ``of`` with some items left out (order kept)."""
-    it = iter(of)
-    return all(any(x == y for y in it) for x in seq)
-
-
-def partition_sequences(stamps: Sequence[Stamp]) -> dict[int, list[tuple[str, int]]]:
-    """Per partition, in offset order: the versions that stamped results, with run lengths."""
-    out: dict[int, list[tuple[str, int]]] = {}
-    for s in sorted(stamps, key=lambda s: (s.partition, s.offset)):
-        seq = out.setdefault(s.partition, [])
-        if seq and seq[-1][0] == s.version:
-            seq[-1] = (s.version, seq[-1][1] + 1)
-        else:
-            seq.append((s.version, 1))
-    return out
 
 
 async def _until(check: Callable[[], bool], timeout_s: float) -> bool:
@@ -163,8 +76,9 @@ class _Channel:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=kafka.bootstrap_servers, acks="all", **auth
         )
+        # A short fetch wait: the wall time of an answer is measured when its event is read.
         self._events = AIOKafkaConsumer(
-            bootstrap_servers=kafka.bootstrap_servers, group_id=None, **auth
+            bootstrap_servers=kafka.bootstrap_servers, group_id=None, fetch_max_wait_ms=20, **auth
         )
 
     async def start(self) -> None:
@@ -195,7 +109,7 @@ class _Channel:
         got: dict[str, tuple[ControlEvent, float]] = {}
         deadline, last = sent + timeout_s, sent
         while time.monotonic() < deadline and not _enough(got, expect, last, quiet_s):
-            for recs in (await self._events.getmany(timeout_ms=100)).values():
+            for recs in (await self._events.getmany(timeout_ms=20)).values():
                 for r in recs:
                     event = ControlEvent.from_json(r.value or b"{}")
                     if event.command_id == cmd_id and event.worker_id not in got:

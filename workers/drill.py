@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import getpass
 import socket
+import time
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from streams.drill import BACK, TO_PREVIOUS, DrillConfig, DrillError, DrillReport, run_drill
+from streams.drill import DrillConfig, DrillError, run_drill
+from streams.drill_report import BACK, TO_PREVIOUS, DrillReport
 from streams.settings import ControlSettings, RedisSettings
 from streams.state import VersionStore
 from streams.worker_settings import KafkaSettings
@@ -56,10 +58,14 @@ async def _run(cfg: DrillConfig) -> DrillReport:
     issuer = f"{getpass.getuser()}@{socket.gethostname()}"
     try:
         return await run_drill(
-            KafkaSettings(), store, ControlSettings().hmac_key(), cfg, issuer, console.log
+            KafkaSettings(), store, ControlSettings().hmac_key(), cfg, issuer, _say
         )
     finally:
         await store.aclose()
+
+
+def _say(message: str) -> None:
+    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}")
 
 
 def render(report: DrillReport, out: Console) -> None:
@@ -69,7 +75,7 @@ def render(report: DrillReport, out: Console) -> None:
         f"{report.original} → {report.previous} → {report.original} "
         f"in {report.duration_s:.1f} s"
     )
-    swaps = Table("worker", "phase", "outcome", "applied ms", "wall ms", title="swaps")
+    swaps = Table("worker", "phase", "outcome", "applied ms", "send → event ms", title="swaps")
     for phase in (TO_PREVIOUS, BACK):
         for a in sorted((a for a in report.applied if a.phase == phase), key=lambda a: a.worker_id):
             outcome = "[green]applied[/]" if a.outcome == "applied" else f"[red]{a.reason}[/]"

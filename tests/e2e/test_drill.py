@@ -13,7 +13,8 @@ import pytest
 from pydantic import SecretStr
 from rich.console import Console
 
-from streams.drill import BACK, TO_PREVIOUS, DrillConfig, run_drill
+from streams.drill import DrillConfig, run_drill
+from streams.drill_report import BACK, TO_PREVIOUS
 from streams.events import ControlEvent
 from streams.settings import RedisSettings
 from streams.state import VersionStore
