@@ -1,7 +1,7 @@
 """Train the shipped default field detector (``make model``).
 
 Reads ``data/datasets/pcap/train.jsonl`` (labelled from the captures in ``data/captures`` by
-``make dataset``), takes a seeded sample of at most 800 messages and 60 kB per protocol (CPU
+``make dataset``), takes a seeded sample of at most 800 messages and 100 kB per protocol (CPU
 budget; long DHCP/SMB messages would dominate), keeps 10 % of it for early stopping, and writes
 ``models/field_detector/field_detector_v1.0.0_latest.pt`` with its ``.sha256`` sidecar and a
 ``training.json`` record (history, time, sizes). The held-out files in ``test.jsonl`` are never
@@ -34,14 +34,14 @@ TRAIN = ROOT / "data/datasets/pcap/train.jsonl"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--patience", type=int, default=4)
     parser.add_argument("--lr", type=float, default=8e-3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--out", type=Path, default=ROOT / DEFAULT_MODEL_PATH)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--max-messages", type=int, default=800, help="per protocol")
-    parser.add_argument("--max-bytes", type=int, default=60_000, help="per protocol")
+    parser.add_argument("--max-bytes", type=int, default=100_000, help="per protocol")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     frames = sample_per_protocol(
