@@ -23,13 +23,17 @@ from __future__ import annotations
 
 import io
 import pickle
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from engine.artifacts import read_verified, write_with_sidecar
-from engine.errors import CheckpointError, IncompatibleCheckpointError
+from engine.detection.model import BiLSTMCRF
+from engine.detection.tags import TagSet
+from engine.errors import CheckpointError, DatasetError, IncompatibleCheckpointError
+from engine.versioning import validate_version
 
 FORMAT_VERSION = 1
 KIND = "field_detector"
@@ -88,3 +92,54 @@ def load_checkpoint_payload(path: str | Path) -> dict[str, Any]:
         if not isinstance(payload.get(key), typ):
             raise CheckpointError(f"{p.name}: missing or mistyped key {key!r}")
     return payload
+
+
+def build_payload(
+    model: BiLSTMCRF,
+    tagset: TagSet,
+    *,
+    version: str,
+    epoch: int,
+    metrics: dict[str, float],
+    optimizer_state: dict[str, Any] | None,
+    scheduler_state: dict[str, Any] | None,
+    training: dict[str, Any] | None,
+    lineage: dict[str, Any],
+) -> dict[str, Any]:
+    """The checkpoint dict of a model: primitives and CPU tensors only."""
+    return {
+        "version": version,
+        "epoch": epoch,
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model_config": dict(model.config),
+        "tags": list(tagset.tags),
+        "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer_state": optimizer_state,
+        "scheduler_state": scheduler_state,
+        "metrics": {k: float(v) for k, v in metrics.items()},
+        "training": dict(training or {}),
+        "lineage": dict(lineage),
+    }
+
+
+def restore_model(
+    payload: dict[str, Any], path: Path, device: torch.device
+) -> tuple[BiLSTMCRF, TagSet, str]:
+    """Rebuild the network, tag set and version a checked payload describes.
+
+    Raises:
+        CheckpointError: the config, weights, tags or version do not fit together.
+    """
+    try:
+        tagset = TagSet.from_tags(payload["tags"])
+        model = BiLSTMCRF(**payload["model_config"]).to(device)
+        model.load_state_dict(payload["model_state"])
+        version = validate_version(payload["version"])
+    except (DatasetError, TypeError, RuntimeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{path.name}: does not describe a valid model: {exc}") from exc
+    if model.num_tags != len(tagset):
+        raise CheckpointError(
+            f"{path.name}: model has {model.num_tags} tags, list has {len(tagset)}"
+        )
+    model.eval()
+    return model, tagset, version
