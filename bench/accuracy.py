@@ -36,6 +36,16 @@ from engine.detection.dataset import LabelledFrame, load_jsonl  # noqa: E402
 from engine.detection.default_model import load_default_detector  # noqa: E402
 
 TEST = ROOT / "data/datasets/pcap/test.jsonl"
+PREAMBLE = """# Field detection accuracy on held-out capture files
+
+Written by `bench/accuracy.py`. Test set: `data/datasets/pcap/test.jsonl` (whole capture files
+never seen in training, payloads deduplicated). *model*: the shipped default model.
+*LOPO*: trained on the other six protocols (typed labels); *LOPO-B*: the same with boundary-only
+labels. *NEMESYS*: unsupervised baseline (`bench/nemesys.py`, sigma 0.6). P/R/F1 are boundary
+scores (cut positions > 0, types ignored); field F1 = exact typed span; span F1 = exact
+`(start, end)`, types ignored. The mean row is the unweighted mean over protocols.
+
+"""
 OUT = ROOT / "bench/results/accuracy.md"
 
 
@@ -152,7 +162,7 @@ def main() -> None:
     table, raw = build_table(args.lopo)
     print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(table)
+    args.out.write_text(PREAMBLE + table)
     args.out.with_suffix(".json").write_text(json.dumps(raw, indent=2) + "\n")
 
 
