@@ -80,8 +80,8 @@ async def prepare_artifacts(root: Path) -> str:
     target = root / "field_detector" / f"field_detector_v{DETECTOR_VERSION}_latest.pt"
     target.parent.mkdir(parents=True, exist_ok=True)
     shipped = _default_model()
-    if target.is_file() and sidecar_path(target).is_file():
-        return f"detector from the previous run ({target})"
+    if shipped is None and target.is_file() and sidecar_path(target).is_file():
+        return f"detector trained by a previous run ({target})"
     if shipped is not None:
         shutil.copyfile(shipped, target)
         shutil.copyfile(sidecar_path(shipped), sidecar_path(target))
