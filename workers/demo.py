@@ -35,6 +35,7 @@ from rich.console import Console
 from engine.artifacts import sidecar_path
 from engine.core.config import Config, DetectorSettings
 from engine.datasets.synthetic import generate
+from engine.detection.default_model import default_model_path
 from engine.detection.field_detector import FieldDetector
 from streams.command import new_command
 from streams.edge_rules import save_worker_rules
@@ -67,11 +68,7 @@ class DemoCounts:
 
 
 def _default_model() -> Path | None:
-    try:
-        from engine.detection.default_model import DEFAULT_MODEL_PATH
-    except ImportError:
-        return None
-    path = Path(DEFAULT_MODEL_PATH)
+    path = default_model_path()
     return path if path.is_file() and sidecar_path(path).is_file() else None
 
 
@@ -242,7 +239,13 @@ async def run_demo(state: Path, duration_s: float | None = None) -> DemoCounts:
             env=worker_env(ends.kafka_bootstrap, ends.redis_url, root, key, state),
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        kafka = KafkaSettings(broker=ends.kafka_bootstrap)
+        # tansu holds a group join for half the session timeout: keep it short (docs/dev-stack.md).
+        kafka = KafkaSettings(
+            broker=ends.kafka_bootstrap,
+            session_timeout_s=2,
+            heartbeat_interval_s=0.3,
+            rebalance_timeout_s=2,
+        )
         console.print(f"worker started (pid {proc.pid}, log {state / 'worker.log'})")
         watcher = asyncio.create_task(_watch_worker(proc, state / "worker.log"))
         tasks.append(watcher)
