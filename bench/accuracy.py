@@ -39,7 +39,8 @@ TEST = ROOT / "data/datasets/pcap/test.jsonl"
 PREAMBLE = """# Field detection accuracy on held-out capture files
 
 Written by `bench/accuracy.py`. Test set: `data/datasets/pcap/test.jsonl` (whole capture files
-never seen in training, payloads deduplicated). *model*: the shipped default model.
+never seen in training, payloads deduplicated; real capture files only). *model*: the shipped
+default model (training captures + synthetic Modbus frames, see its data card).
 *LOPO*: trained on the other six protocols (typed labels); *LOPO-B*: the same with boundary-only
 labels. *NEMESYS*: unsupervised baseline (`bench/nemesys.py`, sigma 0.6). P/R/F1 are boundary
 scores (cut positions > 0, types ignored); field F1 = exact typed span; span F1 = exact
