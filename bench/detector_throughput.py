@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import random
 import statistics
 import struct
@@ -89,6 +90,9 @@ async def main() -> None:
         )
     m = detector.model
     assert m is not None
+    # Move start-up objects (torch, numba, the model) out of the collector's view, as the worker
+    # does after loading: otherwise full collections rescan them while results are being built.
+    gc.freeze()
     params = sum(p.numel() for p in m.parameters())
     print(
         f"torch {torch.__version__}, threads {torch.get_num_threads()}, "

@@ -7,6 +7,7 @@ Everything the worker does is configured by environment settings (see
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 
 import faust
@@ -38,5 +39,9 @@ def run_worker(
         asyncio.run(ensure_topics(kafka, topic_plan(kafka, settings)))
     # The app serves /metrics, /status and the probes on settings.metrics_port itself.
     runtime = create_app(settings, kafka)
+    # Imported libraries (torch, numba, faust) leave ~10^5 long-lived objects; freezing them keeps
+    # full garbage collections from rescanning them while each batch builds its results
+    # (measured: single-frame detection p50 2.6 → 1.6 ms).
+    gc.freeze()
     worker = faust.Worker(runtime.app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()

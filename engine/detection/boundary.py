@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 #: A labelled field: ``(start, end, type)`` with ``end`` exclusive, offsets in bytes.
 Span = tuple[int, int, str]
 
 
-@dataclass(frozen=True, slots=True)
-class FieldBoundary:
-    """One detected field of a message.
+class FieldBoundary(NamedTuple):
+    """One detected field of a message (an immutable named tuple).
+
+    A named tuple rather than a dataclass: a batch of 256 frames makes ~10k of them, and
+    ``FieldBoundary._make`` builds them in C, ~4x faster than a frozen dataclass's ``__init__``.
 
     Attributes:
         start_pos: Offset of the field's first byte.
@@ -35,10 +36,9 @@ class FieldBoundary:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form (``start``, ``end``, ``type``, ``confidence``) for JSON results."""
-        d = asdict(self)
         return {
-            "start": d["start_pos"],
-            "end": d["end_pos"],
-            "type": d["field_type"],
-            "confidence": d["confidence"],
+            "start": self.start_pos,
+            "end": self.end_pos,
+            "type": self.field_type,
+            "confidence": self.confidence,
         }

@@ -58,16 +58,19 @@ def _viterbi_one(
     for j in range(k):
         score[j] = start[j] + em[0, j]
     for t in range(1, n):
+        # Outer loop over the previous tag, inner over the next one: the inner loop is
+        # element-wise (no reduction), so it vectorises without fastmath. Visiting i in
+        # ascending order with a strict ">" keeps the first maximum, like torch.max.
         for j in range(k):
-            best = (score[0] + trans[0, j]) + em[t, j]
-            arg = 0
-            for i in range(1, k):
-                v = (score[i] + trans[i, j]) + em[t, j]
-                if v > best:
-                    best = v
-                    arg = i
-            nxt[j] = best
-            back[t, j] = arg
+            nxt[j] = (score[0] + trans[0, j]) + em[t, j]
+            back[t, j] = 0
+        for i in range(1, k):
+            s_i = score[i]
+            for j in range(k):
+                v = (s_i + trans[i, j]) + em[t, j]
+                if v > nxt[j]:
+                    nxt[j] = v
+                    back[t, j] = i
         score[:] = nxt
     best = score[0] + end[0]
     cur = 0

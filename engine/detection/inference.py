@@ -34,21 +34,20 @@ def predict_batch(
     paths = viterbi_decode(emissions, lens, *args)
     post = crf_marginals(emissions, lens, *args)
     chosen = np.take_along_axis(post, paths[:, :, None], axis=2)[:, :, 0]
-    # Prefix sums turn every span's mean into two lookups.
+    # Prefix sums turn every span's mean into two lookups; everything stays vectorised over
+    # the batch until the result objects are made.
     csum = np.concatenate([np.zeros((chosen.shape[0], 1)), np.cumsum(chosen, axis=1)], axis=1)
-    names = [*tagset.field_types, UNKNOWN_TYPE]  # type id -1 indexes the last entry
-    out = []
-    for row, (starts, ends, types) in enumerate(tagset.decode_batch(paths, lens)):
-        means = (csum[row, ends] - csum[row, starts]) / (ends - starts)
-        out.append(
-            [
-                FieldBoundary(s, e, names[t], c)
-                for s, e, t, c in zip(
-                    starts.tolist(), ends.tolist(), types.tolist(), means.tolist(), strict=True
-                )
-            ]
+    rows, starts, ends, types = tagset.decode_flat(paths, lens)
+    means = (csum[rows, ends] - csum[rows, starts]) / (ends - starts)
+    names = np.array([*tagset.field_types, UNKNOWN_TYPE], dtype=object)  # id -1 → last entry
+    fields = list(
+        map(
+            FieldBoundary._make,
+            zip(starts.tolist(), ends.tolist(), names[types].tolist(), means.tolist(), strict=True),
         )
-    return out
+    )
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(messages)))])
+    return [fields[lo:hi] for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]
 
 
 def predict_boundaries(

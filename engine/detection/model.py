@@ -35,6 +35,8 @@ def byte_features(byte_ids: Tensor, lengths: Tensor) -> Tensor:
 def reverse_within_lengths(x: Tensor, lengths: Tensor) -> Tensor:
     """Reverse each row's first ``length`` steps, leaving padding in place (an involution)."""
     t = x.shape[1]
+    if bool((lengths == t).all()):
+        return x.flip(1)  # no padding (length-bucketed batches often have none): plain flip
     steps = torch.arange(t, device=x.device).unsqueeze(0)
     lens = lengths.unsqueeze(1)
     idx = torch.where(steps < lens, lens - 1 - steps, steps)

@@ -110,13 +110,14 @@ class TagSet:
         ends = np.append(idx[1:], n)
         return [(int(s), int(e), int(ftype[s])) for s, e in zip(idx, ends, strict=True)]
 
-    def decode_batch(
+    def decode_flat(
         self, paths: np.ndarray, lengths: np.ndarray
-    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`decode` for a padded ``(B, T)`` batch, vectorised over the whole batch.
 
         Returns:
-            Per row: ``(starts, ends, type_ids)`` arrays.
+            Flat arrays ``(rows, starts, ends, type_ids)`` of every span, ordered by row and
+            then by start.
         """
         b, t = paths.shape
         kind = self._kind[paths]
@@ -132,12 +133,11 @@ class TagSet:
                 | (ftype[:, 1:] != ftype[:, :-1])
             )
         starts &= np.arange(t)[None, :] < lengths[:, None]
-        out = []
-        for row in range(b):
-            idx = np.flatnonzero(starts[row])
-            ends = np.append(idx[1:], lengths[row])
-            out.append((idx, ends, ftype[row, idx]))
-        return out
+        rows, cols = np.nonzero(starts)  # row-major: sorted by row, then start
+        # A span ends where the next one in its row starts, or at the row's length.
+        next_in_row = np.append(rows[1:] == rows[:-1], False)
+        ends = np.where(next_in_row, np.append(cols[1:], 0), lengths[rows])
+        return rows, cols, ends, ftype[rows, cols]
 
     def type_name(self, type_id: int) -> str:
         """Name of a type id returned by :meth:`decode`."""
