@@ -118,7 +118,7 @@ def worker_env(kafka: str, redis_url: str, root: Path, key: str, state: Path) ->
 
 
 async def reset_demo_state(redis_url: str) -> int:
-    """Forget pointers and history of earlier demo runs (only keys under the demo's prefix)."""
+    """Forget the demo's pointers and history (only keys under the demo's own prefix)."""
     from redis.asyncio import Redis
 
     client = Redis.from_url(redis_url)
@@ -286,6 +286,8 @@ async def run_demo(state: Path, duration_s: float | None = None) -> DemoCounts:
                 proc.kill()
         with contextlib.suppress(Exception):
             broker.stop()
+        with contextlib.suppress(Exception):
+            await reset_demo_state(ends.redis_url)  # the demo's pointers die with its stack
         stack.stop()
     return counts
 
