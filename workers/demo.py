@@ -46,6 +46,7 @@ from streams.mqtt_sink import MqttSink
 from streams.raw_publisher import RawPublisher
 from streams.worker_settings import KafkaSettings
 from workers.devstack import DevStack, DevStackConfig
+from workers.errors import WorkersError
 from workers.modbus_sim import ModbusSimulator
 from workers.mqtt_broker import MqttBroker, MqttBrokerConfig
 
@@ -225,10 +226,17 @@ async def run_demo(state: Path, duration_s: float | None = None) -> DemoCounts:
     proc: subprocess.Popen[bytes] | None = None
     tasks: list[asyncio.Task[None]] = []
     try:
-        broker.start()
+        try:
+            broker.start()
+            mqtt = True
+        except WorkersError as exc:
+            # The ML loop is still worth showing without the MQTT leg.
+            console.print(f"[yellow]no MQTT broker ({exc}); running without the MQTT leg — "
+                          "install mosquitto (`make deps` as root) or amqtt[/]")  # fmt: skip
+            mqtt = False
         console.print(f"[bold]Kafka[/] {ends.kafka_bootstrap}  [bold]Redis[/] "
                       f"{'embedded' if ends.redis_embedded else 'external'}  "
-                      f"[bold]MQTT[/] {broker.address}")  # fmt: skip
+                      f"[bold]MQTT[/] {broker.address if mqtt else '-'}")  # fmt: skip
         root = state / "artifacts"
         console.print(await prepare_artifacts(root))
         await reset_demo_state(ends.redis_url)
@@ -257,9 +265,10 @@ async def run_demo(state: Path, duration_s: float | None = None) -> DemoCounts:
         event = activation.result()
         console.print(f"rules swap: [bold]{event.get('outcome')}[/] {event.get('reason') or ''}")
         tasks.append(asyncio.create_task(print_results(kafka, counts)))
-        tasks.append(asyncio.create_task(tail_mqtt(broker.port, counts)))
-        sink = MqttSink(kafka, SinkSettings(), MqttLink(MqttSettings(port=broker.port)))
-        tasks.append(asyncio.create_task(sink.run()))
+        if mqtt:
+            tasks.append(asyncio.create_task(tail_mqtt(broker.port, counts)))
+            sink = MqttSink(kafka, SinkSettings(), MqttLink(MqttSettings(port=broker.port)))
+            tasks.append(asyncio.create_task(sink.run()))
         async with ModbusSimulator(port=0, units=(1,)) as sim:
             publisher = RawPublisher(ends.kafka_bootstrap, kafka.topic_raw)
             await publisher.start()
