@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from workers.devstack import DevStack, DevStackConfig, TopicSpec
@@ -135,19 +136,28 @@ def redis_url(_test_stack: tuple[str, str]) -> str:
 
 
 @pytest.fixture
-def redis_prefix() -> str:
-    """A key prefix of this test's own (``test:<uuid>:``); its keys are deleted afterwards."""
-    return f"test:{uuid.uuid4().hex}:"
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own (``test:<uuid>:``); its keys are deleted afterwards.
+
+    The deletion is here, not in ``redis_client``, because many tests only hand the prefix to
+    worker processes (whose fixtures stop them before this teardown runs).
+    """
+    prefix = f"test:{uuid.uuid4().hex}:"
+    yield prefix
+    client = SyncRedis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=500))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 @pytest.fixture
 async def redis_client(redis_url: str, redis_prefix: str) -> AsyncIterator[Redis]:
-    """An asyncio Redis client on the test database; keys under ``redis_prefix`` are removed."""
+    """An asyncio Redis client on the test database (``redis_prefix`` cleans up its keys)."""
     client = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
     yield client
-    keys = [key async for key in client.scan_iter(match=f"{redis_prefix}*", count=500)]
-    if keys:
-        await client.delete(*keys)
     await client.aclose()
 
 
