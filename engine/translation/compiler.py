@@ -15,6 +15,7 @@ code; only our own identifiers and numbers appear in the source text.
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -95,6 +96,17 @@ def _outcome(fn: Callable[[bytes], bytes], frame: bytes) -> Any:
         return fn(frame)
     except TranslationError as exc:
         return (type(exc).__name__, exc.field, exc.reason)
+
+
+def _literal(value: object) -> str:
+    """A number as source text; anything else (or nan/inf) keeps the rule on the slow path.
+
+    Numbers are the only rule data that appear in the generated source: the schema already
+    types them, and this makes the guarantee local to the code generator.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _NoFastPath
+    return repr(float(value))
 
 
 class _NoFastPath(Exception):
@@ -195,7 +207,7 @@ class _Builder:
     def _scale(expr: str, scale: float, offset: float) -> str:
         if scale == 1.0 and offset == 0.0:
             return expr
-        return f"({expr} * {scale!r} + {offset!r})"
+        return f"({expr} * {_literal(scale)} + {_literal(offset)})"
 
     def _src(self, name: str) -> str:
         if name not in self.sources:
@@ -211,7 +223,7 @@ class _Builder:
         if isinstance(rule, LinearRule):
             if rule.source == "data":
                 raise _NoFastPath
-            expr = f"({self._src(rule.source)} * {rule.scale!r} + {rule.offset!r})"
+            expr = f"({self._src(rule.source)} * {_literal(rule.scale)} + {_literal(rule.offset)})"
             if rule.integer:
                 raise _NoFastPath  # whole-number check lives in the interpreter
             return expr
