@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from engine.core.config import Config
 from engine.detection.dataset import load_jsonl
 from engine.detection.default_model import (
@@ -21,7 +19,6 @@ def test_config_default_is_unchanged() -> None:
     assert default_model_path().name == DEFAULT_MODEL_PATH.name
 
 
-@pytest.mark.skipif(not default_model_path().is_file(), reason="run `make model`")
 async def test_shipped_model_detects_held_out_modbus() -> None:
     detector = await load_default_detector()  # verifies the .sha256 sidecar
     assert detector.is_ready and "type_code" in detector.field_types
@@ -38,7 +35,6 @@ async def test_shipped_model_detects_held_out_modbus() -> None:
 FC3_RESPONSE = "00010000001701031403e903ea03eb03ec03ed03ee03ef03f003f103f2"
 
 
-@pytest.mark.skipif(not default_model_path().is_file(), reason="run `make model`")
 async def test_shipped_model_tiles_an_fc3_response() -> None:
     detector = await load_default_detector()
     (found,) = detector.detect_boundaries_batch([bytes.fromhex(FC3_RESPONSE)])
