@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from engine.detection.boundary import Span
-from engine.detection.metrics import PRF, score_spans
+from engine.detection.scoring import PRF, score_spans
 
 
 def untyped_span_f1(predicted: Sequence[Sequence[Span]], gold: Sequence[Sequence[Span]]) -> float:

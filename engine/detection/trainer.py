@@ -21,8 +21,8 @@ from torch import nn
 from engine.detection.batching import length_buckets, pad_bytes, pad_tags
 from engine.detection.dataset import LabelledFrame
 from engine.detection.decoding import viterbi_decode
-from engine.detection.metrics import byte_accuracy, score_spans
 from engine.detection.model import BiLSTMCRF
+from engine.detection.scoring import byte_accuracy, score_spans
 from engine.detection.tags import TagSet
 
 log = logging.getLogger(__name__)

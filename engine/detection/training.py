@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from engine.core.config import DetectorSettings
-from engine.detection import checkpoints as ckpt_names
+from engine.detection import checkpoint_catalog as ckpt_names
 from engine.detection.checkpoint import build_payload, save_checkpoint
 from engine.detection.dataset import LabelledFrame, coerce_frames
 from engine.detection.lineage import build_lineage, dataset_entry, parent_entry

@@ -8,8 +8,9 @@ computes averages and percentiles, and checks them against :class:`Thresholds`::
     collector.record_accuracy("field_detector", 0.97, version="1.0.0")
     collector.check("field_detector", "1.0.0")   # [] while within the guide's limits
 
-The streaming worker keeps its shared, time-bucketed figures in Redis (``streams.windows``);
-this class is the same maths for one process, a notebook or a test.
+The streaming worker keeps its shared, time-bucketed figures in Redis
+(``streams.monitoring.windows``); this class is the same maths for one process, a
+notebook or a test.
 """
 
 from __future__ import annotations

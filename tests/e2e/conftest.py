@@ -15,7 +15,7 @@ import pytest
 
 from tests.integration.stream.support import HMAC_KEY, shared_artifacts
 
-WORKER_CMD = "from workers.worker import run_worker; run_worker(loglevel='info')"
+WORKER_CMD = "from workers.process import run_worker; run_worker(loglevel='info')"
 
 
 @pytest.fixture(scope="session")

@@ -21,9 +21,9 @@ from pydantic import SecretStr
 from engine.core.config import Config, DetectorSettings
 from engine.datasets.synthetic import generate
 from engine.detection.field_detector import FieldDetector
-from streams.events import ControlEvent
-from streams.settings import RedisSettings
-from streams.state import VersionStore
+from streams.control.events import ControlEvent
+from streams.control.settings import RedisSettings
+from streams.control.state import VersionStore
 from tests.e2e.conftest import Deployment
 from tests.integration.stream.support import TopicReader, command, produce
 

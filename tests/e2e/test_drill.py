@@ -13,15 +13,15 @@ import pytest
 from pydantic import SecretStr
 from rich.console import Console
 
-from streams.drill import DrillConfig, run_drill
-from streams.drill_report import BACK, TO_PREVIOUS
-from streams.events import ControlEvent
-from streams.settings import RedisSettings
-from streams.state import VersionStore
-from streams.worker_settings import KafkaSettings
+from streams.control.events import ControlEvent
+from streams.control.settings import RedisSettings
+from streams.control.state import VersionStore
+from streams.drill.report import BACK, TO_PREVIOUS
+from streams.drill.runner import DrillConfig, run_drill
+from streams.worker.settings import KafkaSettings
 from tests.e2e.conftest import Deployment
 from tests.integration.stream.support import HMAC_KEY, TopicReader, command, produce
-from workers.drill import render
+from workers.cli.drill import render
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(180)]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.demo import run_demo
+from workers.devstack.demo import run_demo
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

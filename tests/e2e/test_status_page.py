@@ -16,7 +16,7 @@ import pytest
 from engine.datasets.synthetic import generate
 from tests.e2e.conftest import Deployment
 from tests.integration.stream.support import TopicReader, produce, wait_for
-from workers.devstack_probes import free_port
+from workers.devstack.probes import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(300)]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",

@@ -7,7 +7,7 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 
 from engine.datasets.synthetic import generate
-from streams.events import ControlEvent
+from streams.control.events import ControlEvent
 from tests.e2e.conftest import Deployment
 from tests.integration.stream.support import TopicReader, command, produce
 

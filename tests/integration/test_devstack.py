@@ -17,8 +17,8 @@ import redis
 from aiokafka.admin import AIOKafkaAdminClient
 from redis.asyncio import Redis
 
-from workers.devstack import DEFAULT_TOPICS, DevStack, DevStackConfig, TopicSpec
-from workers.devstack_probes import free_port, kafka_ready, redis_ping
+from workers.devstack.probes import free_port, kafka_ready, redis_ping
+from workers.devstack.stack import DEFAULT_TOPICS, DevStack, DevStackConfig, TopicSpec
 from workers.errors import DevStackError, WorkersError
 
 pytestmark = pytest.mark.integration
@@ -167,7 +167,7 @@ def test_broker_that_does_not_come_up_is_reported_and_killed(
 
 def cronos_dev(*args: str) -> subprocess.CompletedProcess[str]:
     """Run ``cronos dev ARGS`` in a process of its own, as a user would."""
-    code = "from workers.dev_cli import dev_app; dev_app()"
+    code = "from workers.cli.dev import dev_app; dev_app()"
     return subprocess.run(
         [sys.executable, "-c", code, *args],
         capture_output=True,

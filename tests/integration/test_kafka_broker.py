@@ -15,7 +15,7 @@ import faust
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
-from workers.devstack_probes import GroupTimeouts
+from workers.devstack.probes import GroupTimeouts
 
 pytestmark = pytest.mark.integration
 

@@ -15,10 +15,10 @@ from redis.asyncio import Redis
 from typer.testing import CliRunner, Result
 
 from engine.artifacts import write_with_sidecar
-from engine.detection import checkpoints as ckpts
+from engine.detection import checkpoint_catalog as ckpts
 from engine.detection.checkpoint import save_checkpoint
-from streams.state import HistoryEntry, VersionPointer, VersionStore
-from workers.lifecycle_cli import redis_protection
+from streams.control.state import HistoryEntry, VersionPointer, VersionStore
+from workers.cli.lifecycle import redis_protection
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,7 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 async def _cli(*args: str) -> Result:
-    from workers.cli import app
+    from workers.cli.main import app
 
     runner = CliRunner()
     return await asyncio.to_thread(runner.invoke, app, list(args), env={"COLUMNS": "240"})

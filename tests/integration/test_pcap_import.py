@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from engine.datasets.pcap_import import import_capture
 from engine.detection.dataset import iter_jsonl, load_jsonl, validate_spans
-from workers.cli import app
+from workers.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURES = ROOT / "data/captures"

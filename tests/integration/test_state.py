@@ -17,9 +17,9 @@ import pytest
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from streams.control.settings import RedisSettings
+from streams.control.state import HistoryEntry, VersionPointer, VersionStore
 from streams.errors import CommandRejectedError, StateError
-from streams.settings import RedisSettings
-from streams.state import HistoryEntry, VersionPointer, VersionStore
 
 pytestmark = pytest.mark.integration
 

@@ -29,7 +29,7 @@ from aiokafka import AIOKafkaProducer
 from engine.datasets.synthetic import generate
 from tests.e2e.conftest import Deployment
 from tests.integration.stream.support import TopicReader
-from workers.devstack_probes import child_env, free_port, redis_ping, redis_server_bin
+from workers.devstack.probes import child_env, free_port, redis_ping, redis_server_bin
 
 SCALE_ENV: Final = "CRONOS_RELIABILITY_SCALE"
 

@@ -20,11 +20,11 @@ import pytest
 from pydantic import SecretStr, ValidationError
 from redis.asyncio.connection import SSLConnection
 
-from streams.app import broker_credentials
+from streams.control.settings import ControlSettings, RedisSettings
+from streams.control.state import VersionStore
 from streams.errors import SettingsError
-from streams.settings import ControlSettings, RedisSettings
-from streams.state import VersionStore
-from streams.worker_settings import KafkaSettings
+from streams.worker.app import broker_credentials
+from streams.worker.settings import KafkaSettings
 from tests.e2e.conftest import Deployment
 from tests.integration.stream.support import HMAC_KEY, command, produce
 from tests.reliability.harness import RedisProcess, Tally, modbus_frames, terminate

@@ -32,10 +32,10 @@ from engine.translation.spec import (
     ProtocolSpecification,
     ProtocolType,
 )
-from streams.command import compute_signature, verify
-from streams.edge_rules import modbus_to_mqtt_rules
+from streams.control.command import compute_signature, verify
+from streams.edge.default_rules import modbus_to_mqtt_rules
 from streams.errors import StreamsError
-from streams.translation import LoadedRules, UntranslatableError, translate
+from streams.worker.translator import LoadedRules, UntranslatableError, translate
 from tests.reliability.harness import current_scale
 
 pytestmark = pytest.mark.reliability

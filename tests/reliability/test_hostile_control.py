@@ -24,11 +24,11 @@ import pytest
 import torch
 from pydantic import SecretStr
 
-from streams.command import compute_signature, new_command
-from streams.edge_rules import modbus_to_mqtt_rules, save_worker_rules
-from streams.events import ControlEvent
-from streams.settings import RedisSettings
-from streams.state import VersionStore
+from streams.control.command import compute_signature, new_command
+from streams.control.events import ControlEvent
+from streams.control.settings import RedisSettings
+from streams.control.state import VersionStore
+from streams.edge.default_rules import modbus_to_mqtt_rules, save_worker_rules
 from tests.e2e.conftest import Deployment
 from tests.integration.stream.support import HMAC_KEY, TopicReader, produce, shared_artifacts
 from tests.reliability.harness import Record, Tally, modbus_frames

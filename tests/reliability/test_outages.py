@@ -20,9 +20,9 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-from streams.events import ControlEvent
-from streams.settings import RedisSettings
-from streams.state import VersionPointer, VersionStore
+from streams.control.events import ControlEvent
+from streams.control.settings import RedisSettings
+from streams.control.state import VersionPointer, VersionStore
 from tests.e2e.conftest import Deployment
 from tests.integration.stream.support import TopicReader, command, produce
 from tests.reliability.harness import (
@@ -35,8 +35,8 @@ from tests.reliability.harness import (
     record_figures,
     until,
 )
-from workers.devstack import DevStack, DevStackConfig, TopicSpec
-from workers.devstack_probes import free_port
+from workers.devstack.probes import free_port
+from workers.devstack.stack import DevStack, DevStackConfig, TopicSpec
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.timeout(300)]
 
@@ -183,6 +183,6 @@ async def test_redis_down_then_back(
 
 
 def _sha(path: str) -> str:
-    from streams.artifacts import sha256_file
+    from streams.control.artifact_root import sha256_file
 
     return sha256_file(Path(path))

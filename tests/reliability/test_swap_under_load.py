@@ -14,7 +14,7 @@ from collections import defaultdict
 
 import pytest
 
-from streams.events import ControlEvent
+from streams.control.events import ControlEvent
 from tests.e2e.conftest import Deployment
 from tests.integration.stream.support import TopicReader, command, produce
 from tests.reliability.harness import LoadGenerator, Scale, Tally, modbus_frames, record_figures

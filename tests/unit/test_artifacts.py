@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.translation.store import rules_filename
-from streams.artifacts import (
+from streams.control.artifact_root import (
     ArtifactRoot,
     sha256_file,
     sidecar_path,

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from streams.command import (
+from streams.control.command import (
     ControlCommand,
     canonical_json,
     compute_signature,
@@ -20,8 +20,8 @@ from streams.command import (
     sign,
     verify,
 )
+from streams.control.settings import ControlSettings, RedisSettings, redact_url
 from streams.errors import CommandRejectedError, SettingsError
-from streams.settings import ControlSettings, RedisSettings, redact_url
 
 KEY = b"k" * 32
 OTHER_KEY = b"o" * 32

@@ -9,7 +9,7 @@ from engine.detection.default_model import (
     default_model_path,
     load_default_detector,
 )
-from engine.detection.metrics import score_spans
+from engine.detection.scoring import score_spans
 
 SAMPLE = default_model_path().parent / "heldout_modbus_sample.jsonl"
 

@@ -12,9 +12,10 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from engine.datasets.synthetic import generate
-from streams import drill as drill_mod
-from streams.drill import DrillConfig, DrillError, _enough, run_drill
-from streams.drill_report import (
+from streams.control.state import HistoryEntry, VersionPointer
+from streams.drill import runner as drill_mod
+from streams.drill.probe import PROBE_SOURCE, ProbeFrames, Stamp
+from streams.drill.report import (
     BACK,
     TO_PREVIOUS,
     Applied,
@@ -23,11 +24,10 @@ from streams.drill_report import (
     partition_sequences,
     previous_version,
 )
-from streams.probe import PROBE_SOURCE, ProbeFrames, Stamp
-from streams.state import HistoryEntry, VersionPointer
-from streams.worker_settings import KafkaSettings
-from workers.cli import app
-from workers.drill import render
+from streams.drill.runner import DrillConfig, DrillError, _enough, run_drill
+from streams.worker.settings import KafkaSettings
+from workers.cli.drill import render
+from workers.cli.main import app
 
 
 def _entry(to: str, outcome: str = "applied", action: str = "swap") -> HistoryEntry:

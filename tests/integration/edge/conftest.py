@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from streams.edge_settings import MqttSettings, SinkSettings
-from streams.mqtt_client import MqttLink
-from streams.mqtt_sink import MqttSink
-from streams.worker_settings import KafkaSettings
-from workers.mqtt_broker import MqttBroker, MqttBrokerConfig, mosquitto_bin
+from streams.edge.mqtt_client import MqttLink
+from streams.edge.mqtt_sink import MqttSink
+from streams.edge.settings import MqttSettings, SinkSettings
+from streams.worker.settings import KafkaSettings
+from workers.devstack.mqtt_broker import MqttBroker, MqttBrokerConfig, mosquitto_bin
 
 
 @pytest.fixture

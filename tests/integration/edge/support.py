@@ -18,7 +18,7 @@ import aiomqtt
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from engine.llm.translation_studio import ProtocolTranslationStudio
-from streams.edge_rules import modbus_to_mqtt_rules
+from streams.edge.default_rules import modbus_to_mqtt_rules
 
 
 class Subscriber:

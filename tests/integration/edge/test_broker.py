@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.mqtt_broker import (
+from workers.devstack.mqtt_broker import (
     MqttBroker,
     MqttBrokerConfig,
     MqttBrokerError,

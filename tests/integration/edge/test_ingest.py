@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from streams.edge_settings import IngestSettings
-from streams.modbus_ingest import ModbusIngest, parse_poll
-from streams.pcap_replay import replay
-from streams.raw_publisher import RawPublisher
+from streams.edge.modbus_ingest import ModbusIngest, parse_poll
+from streams.edge.pcap_replay import replay
+from streams.edge.raw_publisher import RawPublisher
+from streams.edge.settings import IngestSettings
 from tests.integration.edge.conftest import EdgeTopics
 from tests.integration.edge.support import read_all, wait_for
-from workers.modbus_sim import ModbusSimulator
+from workers.devstack.modbus_sim import ModbusSimulator
 
 pytestmark = pytest.mark.integration
 CAPTURE = Path(__file__).parents[2] / "data" / "captures" / "modbus" / "iti__modbus_test.pcap"

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from streams.edge_settings import IngestSettings
-from streams.modbus_ingest import ModbusIngest, parse_poll
-from streams.mqtt_sink import MqttSink
-from streams.raw_publisher import RawPublisher
+from streams.edge.modbus_ingest import ModbusIngest, parse_poll
+from streams.edge.mqtt_sink import MqttSink
+from streams.edge.raw_publisher import RawPublisher
+from streams.edge.settings import IngestSettings
 from tests.integration.edge.conftest import EdgeTopics
 from tests.integration.edge.support import Subscriber, read_all, translate_raw, wait_for
-from workers.modbus_sim import ModbusSimulator, register_value
-from workers.mqtt_broker import MqttBroker
+from workers.devstack.modbus_sim import ModbusSimulator, register_value
+from workers.devstack.mqtt_broker import MqttBroker
 
 pytestmark = pytest.mark.integration
 Background = Callable[[Awaitable[Any]], asyncio.Task[Any]]

@@ -10,12 +10,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from engine.translation.mqtt import MqttPublishCodec
-from streams.edge_rules import modbus_to_mqtt_rules
-from streams.mqtt_sink import MqttSink
+from streams.edge.default_rules import modbus_to_mqtt_rules
+from streams.edge.mqtt_sink import MqttSink
 from tests.integration.edge.conftest import EdgeTopics
 from tests.integration.edge.support import Subscriber, read_all, wait_for
 from tests.integration.stream.support import produce
-from workers.mqtt_broker import MqttBroker
+from workers.devstack.mqtt_broker import MqttBroker
 
 pytestmark = pytest.mark.integration
 Background = Callable[[Awaitable[Any]], asyncio.Task[Any]]

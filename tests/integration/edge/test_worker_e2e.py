@@ -14,21 +14,21 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.edge_rules import save_worker_rules
-from streams.edge_settings import IngestSettings
-from streams.modbus_ingest import ModbusIngest, parse_poll
-from streams.mqtt_sink import MqttSink
-from streams.raw_publisher import RawPublisher
+from streams.edge.default_rules import save_worker_rules
+from streams.edge.modbus_ingest import ModbusIngest, parse_poll
+from streams.edge.mqtt_sink import MqttSink
+from streams.edge.raw_publisher import RawPublisher
+from streams.edge.settings import IngestSettings
 from tests.integration.edge.conftest import EdgeTopics
 from tests.integration.edge.support import Subscriber, read_all, wait_for
 from tests.integration.edge.test_pipeline import block
 from tests.integration.stream.support import HMAC_KEY, TopicReader, produce
-from workers.devstack_probes import TopicSpec, ensure_topics
-from workers.modbus_sim import ModbusSimulator
-from workers.mqtt_broker import MqttBroker
+from workers.devstack.modbus_sim import ModbusSimulator
+from workers.devstack.mqtt_broker import MqttBroker
+from workers.devstack.probes import TopicSpec, ensure_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
-WORKER_CMD = "from workers.worker import run_worker; run_worker(loglevel='warning')"
+WORKER_CMD = "from workers.process import run_worker; run_worker(loglevel='warning')"
 
 
 @pytest.fixture(scope="session")
@@ -95,7 +95,7 @@ async def test_real_worker_translates_polled_blocks_to_mqtt(
     tmp_path: Path,
     background: Callable[[Awaitable[Any]], asyncio.Task[Any]],
 ) -> None:
-    from streams.command import new_command
+    from streams.control.command import new_command
 
     env = worker_env
     prefix = env["CRONOS_KAFKA_TOPIC_TRANSLATED_PREFIX"]

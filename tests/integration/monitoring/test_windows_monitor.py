@@ -8,16 +8,16 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from streams.activation import Activator
-from streams.artifacts import ArtifactRoot
-from streams.command import verify
-from streams.monitor import Monitor
-from streams.monitor_settings import MonitorSettings
-from streams.registry import DETECTOR, Active, ModelRegistry
-from streams.settings import ControlSettings
-from streams.shadow import BASELINE, SHADOW, shadow_verdict
-from streams.state import VersionPointer, VersionStore
-from streams.windows import Figures, MetricWindows
+from streams.control.activation import Activator
+from streams.control.artifact_root import ArtifactRoot
+from streams.control.command import verify
+from streams.control.settings import ControlSettings
+from streams.control.state import VersionPointer, VersionStore
+from streams.monitoring.monitor import Monitor
+from streams.monitoring.settings import MonitorSettings
+from streams.monitoring.shadow import BASELINE, SHADOW, shadow_verdict
+from streams.monitoring.windows import Figures, MetricWindows
+from streams.worker.registry import DETECTOR, Active, ModelRegistry
 from tests.integration.stream.support import HMAC_KEY, command
 
 pytestmark = pytest.mark.integration

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from streams.activation import Activator
-from streams.artifacts import ArtifactRoot
-from streams.control_consumer import ControlConsumer
-from streams.registry import ModelRegistry
-from streams.settings import ControlSettings, RedisSettings
-from streams.state import VersionStore
-from streams.worker_settings import KafkaSettings, WorkerSettings
+from streams.control.activation import Activator
+from streams.control.artifact_root import ArtifactRoot
+from streams.control.consumer import ControlConsumer
+from streams.control.settings import ControlSettings, RedisSettings
+from streams.control.state import VersionStore
+from streams.worker.registry import ModelRegistry
+from streams.worker.settings import KafkaSettings, WorkerSettings
 from tests.integration.stream.support import HMAC_KEY, shared_artifacts
 
 

@@ -15,7 +15,7 @@ from aiokafka.structs import ConsumerRecord
 from engine.core.config import Config, DetectorSettings
 from engine.datasets.synthetic import generate
 from engine.detection.field_detector import FieldDetector
-from streams.command import new_command
+from streams.control.command import new_command
 
 HMAC_KEY = b"integration-test-key-0123456789abcdef"
 VERSIONS = ("1.0.0", "1.1.0")

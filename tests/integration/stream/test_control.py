@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from streams.command import new_command
-from streams.events import ControlEvent
+from streams.control.command import new_command
+from streams.control.events import ControlEvent
 from tests.integration.stream.conftest import ControlEnv
 from tests.integration.stream.support import CORRUPT, TopicReader, command, produce
 

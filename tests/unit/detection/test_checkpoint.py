@@ -12,7 +12,7 @@ import torch
 
 from engine.artifacts import sidecar_path, write_with_sidecar
 from engine.datasets.synthetic import generate
-from engine.detection import checkpoints
+from engine.detection import checkpoint_catalog as checkpoints
 from engine.detection.checkpoint import save_checkpoint
 from engine.detection.field_detector import FieldDetector
 from engine.errors import (

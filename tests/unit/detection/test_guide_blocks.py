@@ -156,7 +156,7 @@ async def test_field_detector_operations(guide_env: Path) -> None:
 
 async def test_rollback_helpers_make_each_scenario_one_call(guide_env: Path) -> None:
     from engine.core.config import Config
-    from engine.detection import checkpoints
+    from engine.detection import checkpoint_catalog as checkpoints
     from engine.detection.field_detector import FieldDetector
 
     detector = FieldDetector(Config())

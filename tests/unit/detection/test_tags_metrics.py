@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from engine.detection.metrics import byte_accuracy, score_spans
+from engine.detection.scoring import byte_accuracy, score_spans
 from engine.detection.tags import TagSet
 from engine.errors import DatasetError
 

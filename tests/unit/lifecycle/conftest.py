@@ -54,6 +54,6 @@ def trained(
 
 def cli(*args: str) -> Result:
     """Run ``cronos`` in-process with a wide terminal (rich would wrap digests otherwise)."""
-    from workers.cli import app
+    from workers.cli.main import app
 
     return CliRunner().invoke(app, list(args), env={"COLUMNS": "240"})

@@ -15,10 +15,10 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-import streams.metrics  # noqa: F401  (registers every worker metric)
+import streams.monitoring.worker_metrics  # noqa: F401  (registers every worker metric)
 from engine.monitoring.thresholds import Thresholds
-from streams.monitor_settings import MonitorSettings
-from streams.status_page import build_app
+from streams.monitoring.settings import MonitorSettings
+from streams.monitoring.status_page import build_app
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 METRIC_RE = re.compile(r"\bcronos_[a-z_]+\b")

@@ -13,16 +13,16 @@ from engine.core.config import Config, DetectorSettings
 from engine.datasets.synthetic import generate
 from engine.detection.boundary import FieldBoundary
 from engine.detection.field_detector import FieldDetector
-from streams.batch_report import BatchReport
-from streams.deadletter import DeadLetter
-from streams.monitor_settings import MonitorSettings
-from streams.recorder import Recorder
-from streams.registry import DETECTOR, Active, ModelRegistry
-from streams.results import Frame
-from streams.shadow import SHADOW, ShadowEvaluator, compare
-from streams.status_page import render, svg_chart
-from streams.windows import Figures
-from workers.monitor_cli import render as render_table
+from streams.monitoring.recorder import Recorder
+from streams.monitoring.settings import MonitorSettings
+from streams.monitoring.shadow import SHADOW, ShadowEvaluator, compare
+from streams.monitoring.status_page import render, svg_chart
+from streams.monitoring.windows import Figures
+from streams.worker.batch_report import BatchReport
+from streams.worker.deadletter import DeadLetter
+from streams.worker.registry import DETECTOR, Active, ModelRegistry
+from streams.worker.results import Frame
+from workers.cli.monitor_view import render as render_table
 
 
 class FakeWindows:

@@ -1,0 +1,130 @@
+"""Reading ``cronos.control`` on every replica and publishing ``cronos.control.events``.
+
+A plain aiokafka consumer with no group: it assigns itself every partition, so N replicas in
+one frame-consumer group each see every command. Start-up order matters:
+
+1. assign all partitions and seek to their end (the position is resolved now, so any command
+   published after this point will be read);
+2. reconcile to the Redis pointer (covers every command applied while this worker was down);
+3. consume from the recorded position, applying each command in order, and reconcile again
+   every ``reconcile_interval_s`` in case a command was missed (e.g. Redis was briefly away).
+
+History is not replayed: commands older than the freshness window would all be refused, and
+the pointer already holds their effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from streams.control.activation import Activator
+from streams.control.events import ControlEvent
+from streams.worker.registry import DETECTOR, RULES
+from streams.worker.settings import KafkaSettings, WorkerSettings
+
+log = logging.getLogger(__name__)
+
+
+class ControlConsumer:
+    """Applies control commands as they arrive and reports each outcome.
+
+    Args:
+        kafka: Broker and topic names.
+        settings: Worker settings (id, reconcile interval, routes, initial version).
+        activator: Applies commands and reconciles.
+    """
+
+    def __init__(self, kafka: KafkaSettings, settings: WorkerSettings, activator: Activator):
+        self.kafka = kafka
+        self.settings = settings
+        self.activator = activator
+        self.started = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        """Connect, assign every control partition and pin the start position at the end."""
+        servers = self.kafka.bootstrap_servers
+        auth = self.kafka.client_auth()
+        self._producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", **auth)
+        await self._producer.start()
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=servers, group_id=None, enable_auto_commit=False, **auth
+        )
+        await self._consumer.start()
+        parts = await self._partitions(self.kafka.topic_control)
+        tps = [TopicPartition(self.kafka.topic_control, p) for p in parts]
+        self._consumer.assign(tps)
+        await self._consumer.seek_to_end(*tps)
+        for tp in tps:
+            await self._consumer.position(tp)  # resolve the lazy seek now, before reconciling
+
+    async def _partitions(self, topic: str, timeout_s: float = 30.0) -> list[int]:
+        assert self._consumer is not None
+        deadline = time.monotonic() + timeout_s
+        while True:
+            await self._consumer.topics()  # refreshes metadata
+            parts = self._consumer.partitions_for_topic(topic)
+            if parts:
+                return sorted(parts)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"control topic {topic!r} does not exist")
+            await asyncio.sleep(0.5)
+
+    async def stop(self) -> None:
+        """Disconnect (idempotent)."""
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def reconcile_all(self) -> None:
+        """Reconcile the detector and the rules of every configured route."""
+        initial = self.settings.initial_detector_version
+        event = await self.activator.reconcile(DETECTOR, None, initial)
+        await self._report(event)
+        for src, dst in sorted(self.settings.routes.items()):
+            await self._report(await self.activator.reconcile(RULES, f"{src}->{dst}"))
+
+    async def run(self) -> None:
+        """Start, reconcile, then apply commands until cancelled."""
+        await self.start()
+        try:
+            await self.reconcile_all()
+            self.started.set()
+            await self._loop()
+        finally:
+            await self.stop()
+
+    async def _loop(self) -> None:
+        assert self._consumer is not None
+        next_reconcile = time.monotonic() + self.settings.reconcile_interval_s
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=500, max_records=50)
+            for records in batches.values():
+                for record in records:
+                    event = await self.activator.handle(record.value or b"")
+                    log.info(
+                        "control %s %s: %s %s", event.action, event.command_id, event.outcome,
+                        event.reason or event.to_version,
+                    )  # fmt: skip
+                    await self._report(event)
+            if time.monotonic() >= next_reconcile:
+                await self.reconcile_all()
+                next_reconcile = time.monotonic() + self.settings.reconcile_interval_s
+
+    async def _report(self, event: ControlEvent | None) -> None:
+        if event is None or self._producer is None:
+            return
+        try:
+            await self._producer.send_and_wait(
+                self.kafka.topic_control_events, event.to_json(), key=event.worker_id.encode()
+            )
+        except Exception as exc:  # an event lost is logged; the history in Redis still has it
+            log.warning("control event not published: %s", exc)

@@ -1,0 +1,39 @@
+"""Lazy package exports: ``from streams.worker import WorkerSettings`` without eager imports.
+
+The subpackages of ``streams`` import each other's *modules* (the worker's app wires the control
+consumer, the control layer updates the worker's registry), so an ``__init__`` that imported every
+public name up front would make the import order matter and would pull Faust into a CLI that only
+signs a command. Each ``__init__`` therefore lists its public API in ``__all__`` and resolves a
+name from its home module on first access (PEP 562).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+def lazy_exports(
+    package: str, exports: Mapping[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """Build a package's ``__getattr__`` and ``__dir__`` from ``{name: submodule}``.
+
+    Args:
+        package: The package's ``__name__``.
+        exports: Public name → the submodule (relative to ``package``) that defines it.
+
+    Returns:
+        ``(__getattr__, __dir__)`` to assign at the package's top level.
+    """
+
+    def __getattr__(name: str) -> Any:
+        module = exports.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(f"{package}.{module}"), name)
+
+    def __dir__() -> list[str]:
+        return sorted(exports)
+
+    return __getattr__, __dir__

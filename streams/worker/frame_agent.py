@@ -1,0 +1,118 @@
+"""The Faust agent over ``cronos.frames.raw``: batches in, results and dead letters out.
+
+Delivery is at-least-once, and this is how (faust-streaming 0.15.3):
+
+* ``stream.take_events(n, within=t)`` turns the stream's own acks off and acks a batch's events
+  in the generator's ``finally`` — i.e. when the loop body below returns to it.
+* The body returns only after :func:`~streams.worker.publisher.publish_outcomes` saw the broker
+  acknowledge every result and dead letter of the batch (``acks=all``; failed sends are retried).
+* Faust commits, every ``commit_interval_s``, the offsets after the highest contiguous acked
+  offset per partition. So a committed offset always lies behind published outcomes.
+* If the body leaves early (the worker is stopping, or a send can never succeed), the
+  ``finally`` would still ack the batch. :func:`withhold_acks` marks the batch's messages as
+  already acked *without* telling the consumer, so faust's ack is a no-op, the offsets never
+  enter the commit list, and the frames are read again after a restart or rebalance. On an
+  unexpected error the app is crashed rather than restarting the agent: a restarted agent would
+  ack later frames and let faust's commit jump over the withheld ones.
+
+The agent runs with ``concurrency=1`` (faust-streaming#606: concurrent actors of one agent
+ack out of order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterable, Mapping, Sequence
+from typing import Any
+
+import faust
+from faust.types import EventT
+
+from streams.monitoring import worker_metrics as metrics
+from streams.worker.processor import BatchProcessor
+from streams.worker.publisher import publish_outcomes, records_for
+from streams.worker.registry import ModelRegistry
+from streams.worker.results import Frame, Headers
+from streams.worker.settings import KafkaSettings, WorkerSettings
+
+log = logging.getLogger(__name__)
+
+
+def frame_of(event: EventT) -> Frame:
+    """The :class:`Frame` of a faust event (raw key, value and headers)."""
+    msg = event.message
+    return Frame(
+        value=msg.value,
+        key=msg.key,
+        headers=_headers(msg.headers),
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+    )
+
+
+def _headers(raw: Any) -> Headers:
+    if not raw:
+        return []
+    items = raw.items() if isinstance(raw, Mapping) else raw
+    return [(str(k), bytes(v) if v is not None else b"") for k, v in items]
+
+
+def withhold_acks(events: Sequence[EventT]) -> None:
+    """Make faust's pending ack of ``events`` a no-op, so their offsets are never committed."""
+    for event in events:
+        event.message.acked = True
+
+
+def record_lag(app: faust.App, events: Sequence[EventT]) -> None:
+    """Set ``cronos_consumer_lag`` for the partitions of a batch (high watermark - next offset)."""
+    last: dict[Any, int] = {}
+    for event in events:
+        tp = event.message.tp
+        last[tp] = max(last.get(tp, -1), event.message.offset)
+    for tp, offset in last.items():
+        try:
+            highwater = app.consumer.highwater(tp)
+        except Exception:  # no consumer yet, or a client without watermarks: no figure
+            return
+        if highwater is not None:
+            lag = max(0, highwater - offset - 1)
+            metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
+
+
+def register_frame_agent(
+    app: faust.App,
+    topic: faust.TopicT,
+    processor: BatchProcessor,
+    registry: ModelRegistry,
+    kafka: KafkaSettings,
+    settings: WorkerSettings,
+) -> None:
+    """Attach the frame agent to ``app``."""
+
+    async def send(topic_name: str, key: bytes | None, value: bytes, headers: Headers) -> Any:
+        return await app.producer.send(topic_name, key, value, None, None, headers)
+
+    async def cronos_frames(stream: AsyncIterable[Any]) -> None:
+        # No frame is touched before a model is active (reconcile runs in the control task).
+        await registry.detector_ready.wait()
+        assert isinstance(stream, faust.Stream)
+        batches = stream.take_events(settings.batch_size, within=settings.batch_window_s)
+        async for events in batches:
+            try:
+                outcomes = await processor.process([frame_of(e) for e in events])
+                await publish_outcomes(
+                    records_for(outcomes, kafka), send, stopping=lambda: app.should_stop
+                )
+                record_lag(app, events)
+            except asyncio.CancelledError:
+                withhold_acks(events)
+                raise
+            except BaseException as exc:
+                withhold_acks(events)
+                log.critical("batch not published, stopping the worker: %r", exc)
+                await app.crash(exc)
+                raise
+
+    app.agent(topic, name="cronos_frames", concurrency=1)(cronos_frames)

@@ -1,0 +1,219 @@
+"""Settings of the streaming worker: Kafka connection, topic names and batch processing.
+
+Frozen pydantic-settings read from the environment, so the same worker runs against the dev
+stack and production Apache Kafka by settings alone::
+
+    CRONOS_KAFKA_BROKER=kafka-1:9092,kafka-2:9092   CRONOS_REDIS_URL=redis://redis:6379/0
+    CRONOS_WORKER_ID=worker-a   CRONOS_ROUTES='{"modbus": "mqtt"}'   CRONOS_ARTIFACT_ROOT=/artifacts
+
+Redis and control-command settings live in :mod:`streams.control.settings`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streams.control.command import PAIR_RE, VERSION_RE
+from streams.errors import SettingsError
+
+
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class KafkaSettings(BaseSettings):
+    """Broker connection, consumer-group timing and topic names (``CRONOS_KAFKA_`` prefix).
+
+    Attributes:
+        broker: Comma-separated ``host:port`` bootstrap list (a ``kafka://`` prefix is allowed).
+        group_id: Consumer group of the frame agents (also the Faust app id).
+        topic_raw: Input frames.
+        topic_results: One JSON result per frame.
+        topic_dlq: Dead letters (original bytes and headers plus error headers).
+        topic_control: Signed control commands (read in full by every worker).
+        topic_control_events: One event per worker per command.
+        topic_translated_prefix: Translated bytes go to ``{prefix}{target}``.
+        session_timeout_s: Consumer-group session timeout; a killed worker's partitions move
+            after this long.
+        rebalance_timeout_s: How long a rebalance may take.
+        heartbeat_interval_s: Group heartbeat period.
+        commit_interval_s: How often acknowledged offsets are committed.
+        create_topics: Create missing topics at start (dev and tests; production topics are
+            provisioned by the platform).
+        topic_partitions: Partitions for topics the worker creates.
+        security_protocol: ``PLAINTEXT``, ``SSL``, ``SASL_PLAINTEXT`` or ``SASL_SSL``.
+        sasl_mechanism: ``PLAIN``, ``SCRAM-SHA-256`` or ``SCRAM-SHA-512``.
+        sasl_username: SASL user.
+        sasl_password: SASL password (secret; or ``sasl_password_file``, not both).
+        sasl_password_file: File holding the SASL password (a mounted secret).
+        ssl_cafile: CA bundle that signs the brokers' certificates (system CAs if unset).
+        ssl_certfile: Client certificate for mutual TLS.
+        ssl_keyfile: Key of ``ssl_certfile``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CRONOS_KAFKA_", frozen=True, extra="ignore")
+
+    broker: str = "127.0.0.1:9092"
+    group_id: str = Field(default="cronos-worker", min_length=1, max_length=200)
+    topic_raw: str = "cronos.frames.raw"
+    topic_results: str = "cronos.frames.results"
+    topic_dlq: str = "cronos.frames.dlq"
+    topic_control: str = "cronos.control"
+    topic_control_events: str = "cronos.control.events"
+    topic_translated_prefix: str = "cronos.frames."
+    session_timeout_s: float = Field(default=30.0, gt=0)
+    rebalance_timeout_s: float = Field(default=30.0, gt=0)
+    heartbeat_interval_s: float = Field(default=3.0, gt=0)
+    commit_interval_s: float = Field(default=1.0, gt=0)
+    create_topics: bool = False
+    topic_partitions: int = Field(default=4, ge=1)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    sasl_password_file: Path | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+
+    @model_validator(mode="after")
+    def _auth_complete(self) -> KafkaSettings:
+        if self.sasl_password is not None and self.sasl_password_file is not None:
+            raise ValueError("set sasl_password or sasl_password_file, not both")
+        if self.security_protocol.startswith("SASL") and not self.sasl_username:
+            raise ValueError(f"{self.security_protocol} needs sasl_username")
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile go together")
+        return self
+
+    def sasl_secret(self) -> str | None:
+        """The SASL password, from the setting or its file (whitespace stripped).
+
+        Raises:
+            SettingsError: The password file cannot be read (its content is never shown).
+        """
+        if self.sasl_password is not None:
+            return self.sasl_password.get_secret_value()
+        if self.sasl_password_file is None:
+            return None
+        try:
+            return self.sasl_password_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(
+                f"cannot read SASL password file {self.sasl_password_file}"
+            ) from exc
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A verifying client TLS context for ``SSL``/``SASL_SSL``; ``None`` for plaintext.
+
+        Raises:
+            SettingsError: A CA, certificate or key file cannot be loaded.
+        """
+        if not self.security_protocol.endswith("SSL"):
+            return None
+        try:
+            context = ssl.create_default_context(
+                cafile=str(self.ssl_cafile) if self.ssl_cafile else None
+            )
+            if self.ssl_certfile is not None:
+                context.load_cert_chain(str(self.ssl_certfile), str(self.ssl_keyfile))
+        except (OSError, ssl.SSLError) as exc:
+            raise SettingsError(f"cannot build the Kafka TLS context: {exc}") from exc
+        return context
+
+    def client_auth(self) -> dict[str, Any]:
+        """Keyword arguments that authenticate an aiokafka producer, consumer or admin client."""
+        if self.security_protocol == "PLAINTEXT":
+            return {}
+        auth: dict[str, Any] = {
+            "security_protocol": self.security_protocol,
+            "ssl_context": self.ssl_context(),
+        }
+        if self.security_protocol.startswith("SASL"):
+            auth |= {
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": self.sasl_username,
+                "sasl_plain_password": self.sasl_secret(),
+            }
+        return auth
+
+    @field_validator("broker")
+    @classmethod
+    def _strip_scheme(cls, value: str) -> str:
+        hosts = [h.strip().removeprefix("kafka://") for h in value.split(",") if h.strip()]
+        if not hosts or any(":" not in h for h in hosts):
+            raise ValueError("broker must be 'host:port[,host:port...]'")
+        return ",".join(hosts)
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """The bootstrap list as aiokafka wants it."""
+        return self.broker.split(",")
+
+    def translated_topic(self, target: str) -> str:
+        """Topic that carries frames translated to ``target``."""
+        return f"{self.topic_translated_prefix}{target}"
+
+
+class WorkerSettings(BaseSettings):
+    """How one worker processes frames (``CRONOS_`` prefix).
+
+    Attributes:
+        worker_id: Unique per replica; names events and the per-worker replay guard.
+        batch_size: Most frames handed to the detector at once.
+        batch_window_s: Longest wait for a batch to fill.
+        routes: Default translation target per source protocol, e.g. ``{"modbus": "mqtt"}``;
+            a frame's ``target`` header wins over it.
+        default_protocol: Protocol assumed when a frame has no ``protocol`` header.
+        artifact_root: Directory holding ``field_detector/`` and ``translation_rules/``.
+        max_frame_bytes: Larger frames are dead-lettered unread.
+        max_result_bytes: A larger result is dead-lettered (stage ``serialise``).
+        initial_detector_version: Version activated when Redis has no pointer yet.
+        validation_set: Labelled JSONL used to score candidates when a command sets min_f1.
+        warmup_frames: Frames run through a candidate before it is swapped in.
+        reconcile_interval_s: How often the active versions are compared with Redis.
+        data_dir: Faust's data directory.
+        metrics_port: Port of the Prometheus endpoint; 0 disables it.
+        detector_threads: Torch intra-op threads for inference (0 leaves torch's default).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CRONOS_", frozen=True, extra="ignore")
+
+    worker_id: str = Field(default_factory=_default_worker_id, min_length=1, max_length=100)
+    batch_size: int = Field(default=64, ge=1, le=10_000)
+    batch_window_s: float = Field(default=0.2, gt=0, le=60)
+    routes: dict[str, str] = Field(default_factory=dict)
+    default_protocol: str = "unknown"
+    artifact_root: Path = Path("checkpoints")
+    max_frame_bytes: int = Field(default=64 * 1024, ge=1)
+    max_result_bytes: int = Field(default=1 << 20, ge=256)
+    initial_detector_version: str | None = Field(default=None, pattern=VERSION_RE.pattern)
+    validation_set: Path | None = None
+    warmup_frames: int = Field(default=16, ge=1, le=1024)
+    reconcile_interval_s: float = Field(default=30.0, gt=0)
+    data_dir: Path = Path(".cronos/worker")
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    detector_threads: int = Field(default=0, ge=0)
+
+    @field_validator("worker_id")
+    @classmethod
+    def _safe_worker_id(cls, value: str) -> str:
+        # The id is part of Redis keys and Kafka keys: no whitespace or key separators.
+        if any(ch.isspace() or ch == ":" for ch in value):
+            raise ValueError("worker_id must not contain whitespace or ':'")
+        return value
+
+    @field_validator("routes")
+    @classmethod
+    def _valid_routes(cls, value: dict[str, str]) -> dict[str, str]:
+        for src, dst in value.items():
+            if not PAIR_RE.match(f"{src}->{dst}"):
+                raise ValueError(f"route {src!r} -> {dst!r} is not a protocol pair")
+        return value

@@ -1,0 +1,105 @@
+"""The one place the stream touches the Translation Studio.
+
+Each loaded rule set gets a :class:`~engine.llm.translation_studio.ProtocolTranslationStudio`
+of its own holding only that set, so a hot swap replaces a whole object (like a detector swap)
+and a batch never sees rules change half-way. Everything here is synchronous; callers run it
+off the event loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.errors import EngineError, TranslationError
+from engine.llm.translation_studio import ProtocolTranslationStudio
+from engine.translation import store
+from engine.translation.codecs import codec_for
+from engine.translation.rules import TranslationRules, encode_value
+from streams.worker.results import Translation
+
+
+class UntranslatableError(Exception):
+    """A frame could not be translated; ``reason`` is machine-readable, ``field`` may say where."""
+
+    def __init__(self, reason: str, detail: str, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.field = field
+
+
+@dataclass(frozen=True)
+class LoadedRules:
+    """One verified rule set, ready to translate.
+
+    Attributes:
+        pair: ``src->dst``.
+        version: Rules version stamped on results.
+        rules: The rule set.
+        studio: A studio with exactly this set active.
+    """
+
+    pair: str
+    version: str
+    rules: TranslationRules
+    studio: ProtocolTranslationStudio
+
+    @property
+    def source(self) -> str:
+        """Source protocol."""
+        return self.rules.source_protocol
+
+    @property
+    def target(self) -> str:
+        """Target protocol."""
+        return self.rules.target_protocol
+
+
+def load_rules(path: Path) -> LoadedRules:
+    """Load and activate a rules file (checksum and schema checked by the store).
+
+    Raises:
+        EngineError: ``RulesFileError`` / ``RulesValidationError`` from the engine.
+    """
+    rules = store.load(path)
+    studio = ProtocolTranslationStudio()
+    studio.activate_rules(rules)
+    src, dst = rules.pair
+    return LoadedRules(f"{src}->{dst}", rules.version, rules, studio)
+
+
+def translate(loaded: LoadedRules, payload: bytes) -> Translation:
+    """Translate one frame; the result names the rules version and the target field values.
+
+    Raises:
+        UntranslatableError: The frame does not parse, a rule fails, or a value does not fit.
+    """
+    try:
+        out = loaded.studio.translate_sync(loaded.source, loaded.target, payload)
+        fields = _target_fields(loaded, out)
+    except TranslationError as exc:
+        where = f" (field {exc.field})" if exc.field else ""
+        raise UntranslatableError(exc.reason, f"{exc}{where}", exc.field) from exc
+    except EngineError as exc:  # any other engine refusal is still this frame's problem
+        raise UntranslatableError("error", str(exc)) from exc
+    return Translation(loaded.target, loaded.version, out, fields)
+
+
+def warm_up(loaded: LoadedRules, frames: list[bytes]) -> int:
+    """Translate ``frames`` once (untranslatable ones are fine); returns how many worked."""
+    ok = 0
+    for frame in frames:
+        try:
+            translate(loaded, frame)
+            ok += 1
+        except UntranslatableError:
+            pass
+    return ok
+
+
+def _target_fields(loaded: LoadedRules, out: bytes) -> dict[str, Any]:
+    # Re-parse the output so the result shows what a consumer of the target topic will read.
+    values = codec_for(loaded.rules.target_spec).parse(out)
+    return {name: encode_value(value) for name, value in values.items()}

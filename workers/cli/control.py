@@ -1,0 +1,172 @@
+"""``cronos control``: issue signed commands to the workers and read the version state.
+
+Commands are signed with the key from ``CRONOS_CONTROL_HMAC_KEY`` / ``_FILE`` and published to
+the control topic; ``--wait`` collects the workers' events for the command and prints them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import socket
+import time
+from typing import Any
+
+import typer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from rich.console import Console
+from rich.table import Table
+
+from streams.control.command import new_command
+from streams.control.events import ControlEvent
+from streams.control.settings import ControlSettings, RedisSettings
+from streams.control.state import VersionStore
+from streams.worker.settings import KafkaSettings
+from workers.cli.drill import drill
+
+control_app = typer.Typer(help="Hot swap, roll back and inspect model versions.")
+console = Console()
+
+COMPONENT = typer.Option("field_detector", help="field_detector or translation_rules.")
+PAIR = typer.Option(None, help="Protocol pair src->dst (translation_rules only).")
+WAIT = typer.Option(0, "--wait", help="Wait for this many workers' events (0: don't wait).")
+TIMEOUT = typer.Option(60.0, help="Seconds --wait waits at most.")
+
+
+def _issue(action: str, component: str, target: dict[str, Any], wait: int, timeout: float) -> None:
+    target = {k: v for k, v in target.items() if v is not None}
+    key = ControlSettings().hmac_key()
+    issuer = f"{getpass.getuser()}@{socket.gethostname()}"
+    cmd, raw = new_command(action, component, target, issuer, key)
+    events = asyncio.run(_publish_and_wait(KafkaSettings(), raw, str(cmd.id), wait, timeout))
+    console.print(f"issued {action} {component} {target} as [bold]{cmd.id}[/]")
+    if wait:
+        _print_events(events)
+        if len(events) < wait or any(e.outcome != "applied" for e in events):
+            raise typer.Exit(1)
+
+
+async def _publish_and_wait(
+    kafka: KafkaSettings, raw: bytes, cmd_id: str, wait: int, timeout: float
+) -> list[ControlEvent]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None)
+    await consumer.start()
+    try:
+        # Pin the events position before publishing, so no event can slip past us.
+        parts = consumer.partitions_for_topic(kafka.topic_control_events) or {0}
+        tps = [TopicPartition(kafka.topic_control_events, p) for p in parts]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        for tp in tps:
+            await consumer.position(tp)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(kafka.topic_control, raw)
+        finally:
+            await producer.stop()
+        events: list[ControlEvent] = []
+        deadline = time.monotonic() + timeout
+        while len(events) < wait and time.monotonic() < deadline:
+            for recs in (await consumer.getmany(timeout_ms=500)).values():
+                for r in recs:
+                    event = ControlEvent.from_json(r.value or b"{}")
+                    if event.command_id == cmd_id:
+                        events.append(event)
+        return events
+    finally:
+        await consumer.stop()
+
+
+def _print_events(events: list[ControlEvent]) -> None:
+    table = Table("worker", "outcome", "reason", "from", "to", "pointer changed", "total ms")
+    for e in events:
+        colour = "green" if e.outcome == "applied" else "red"
+        table.add_row(
+            e.worker_id, f"[{colour}]{e.outcome}[/]", e.reason or "", e.from_version or "",
+            e.to_version or "", "yes" if e.pointer_changed else "",
+            f"{e.timings_ms.get('total', 0):.0f}",
+        )  # fmt: skip
+    console.print(table)
+
+
+@control_app.command()
+def swap(
+    version: str, component: str = COMPONENT, pair: str = PAIR, min_f1: float | None = None,
+    wait: int = WAIT, timeout: float = TIMEOUT,
+) -> None:  # fmt: skip
+    """Validate VERSION and swap it in on every worker."""
+    _issue("swap", component, {"version": version, "pair": pair, "min_f1": min_f1}, wait, timeout)
+
+
+@control_app.command()
+def promote(
+    version: str, component: str = COMPONENT, pair: str = PAIR, min_f1: float | None = None,
+    wait: int = WAIT, timeout: float = TIMEOUT,
+) -> None:  # fmt: skip
+    """Like swap, and record VERSION as known-good."""
+    _issue(
+        "promote", component, {"version": version, "pair": pair, "min_f1": min_f1}, wait, timeout
+    )
+
+
+@control_app.command()
+def rollback(
+    steps: int = 1, component: str = COMPONENT, pair: str = PAIR,
+    wait: int = WAIT, timeout: float = TIMEOUT,
+) -> None:  # fmt: skip
+    """Go back STEPS activations in the history (validated)."""
+    _issue("rollback", component, {"steps": steps, "pair": pair}, wait, timeout)
+
+
+@control_app.command("emergency-rollback")
+def emergency_rollback(
+    version: str = typer.Option(None, help="Version to force (default: known-good)."),
+    component: str = COMPONENT, pair: str = PAIR, wait: int = WAIT, timeout: float = TIMEOUT,
+) -> None:  # fmt: skip
+    """Force the known-good (or given) version, skipping validation."""
+    _issue("emergency_rollback", component, {"version": version, "pair": pair}, wait, timeout)
+
+
+@control_app.command()
+def status(component: str = COMPONENT, pair: str = PAIR) -> None:
+    """Show the active and known-good pointers in Redis."""
+
+    async def read() -> list[Any]:
+        store = VersionStore.from_settings(RedisSettings())
+        try:
+            return [
+                await store.get_active(component, pair),
+                await store.get_known_good(component, pair),
+            ]
+        finally:
+            await store.aclose()
+
+    table = Table("pointer", "version", "sha256", "activated at", "command")
+    for name, ptr in zip(("active", "known_good"), asyncio.run(read()), strict=True):
+        if ptr is None:
+            table.add_row(name, "-", "", "", "")
+        else:
+            table.add_row(name, ptr.version, ptr.sha256[:12], str(ptr.activated_at), ptr.command_id)
+    console.print(table)
+
+
+@control_app.command()
+def history(component: str = COMPONENT, pair: str = PAIR, limit: int = 20) -> None:
+    """Show the newest LIMIT history entries."""
+
+    async def read() -> list[Any]:
+        store = VersionStore.from_settings(RedisSettings())
+        try:
+            return await store.get_history(component, pair, limit)
+        finally:
+            await store.aclose()
+
+    table = Table("at", "action", "from", "to", "outcome", "reason", "command", "issuer")
+    for h in asyncio.run(read()):
+        table.add_row(str(h.at), h.action, h.from_version or "", h.to_version or "", h.outcome,
+                      h.reason or "", h.command_id, h.issuer)  # fmt: skip
+    console.print(table)
+
+
+control_app.command("drill")(drill)  # cronos control drill: swap to previous and back, measured
