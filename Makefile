@@ -32,10 +32,13 @@ run: $(STAMP)  ## Run the main job on the embedded stack (Ctrl-C stops everythin
 test: $(STAMP) deps lint  ## Lint, type-check and run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP)  ## ruff (lint + format check) and mypy
+lint: $(STAMP)  ## ruff (lint + format check), mypy and the import rules (import-linter)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
+	@# bench/ holds scripts, not a package, so import-linter cannot see it: grep instead.
+	@! grep -rnE '^\s*(from|import) tests(\.|\s|$$)' bench/ || { echo "bench/ must not import tests"; exit 1; }
 
 format: $(STAMP)  ## Apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .

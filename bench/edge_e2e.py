@@ -28,20 +28,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from streams.edge.modbus_ingest import ModbusIngest, parse_poll
 from streams.edge.mqtt_client import MqttLink
 from streams.edge.mqtt_sink import MqttSink
+from streams.edge.mqtt_subscriber import MqttSubscriber
 from streams.edge.raw_publisher import RawPublisher
 from streams.edge.settings import IngestSettings, MqttSettings, SinkSettings
 from streams.worker.settings import KafkaSettings
-from tests.integration.edge.support import Subscriber, translate_raw
 from workers.devstack.modbus_sim import ModbusSimulator, register_value
 from workers.devstack.mqtt_broker import MqttBroker, MqttBrokerConfig
-from workers.devstack.probes import ensure_topics
+from workers.devstack.probes import create_topics
+from workers.devstack.relay import translate_raw
 from workers.devstack.stack import DevStack, DevStackConfig, TopicSpec
 
 
 async def run(bootstrap: str, mqtt_port: int, seconds: float, interval_ms: float) -> None:
     tag = uuid.uuid4().hex[:8]
     raw, out, dlq = f"bench.raw.{tag}", f"bench.mqtt.{tag}", f"bench.dlq.{tag}"
-    await ensure_topics(bootstrap, [TopicSpec(raw, 1), TopicSpec(out, 1), TopicSpec(dlq, 1)])
+    await create_topics(bootstrap, [TopicSpec(raw, 1), TopicSpec(out, 1), TopicSpec(dlq, 1)])
     read_at: dict[int, int] = {}  # read counter -> device time (ns)
 
     def on_read(unit: int, fc: int, address: int, registers: list[int]) -> None:
@@ -57,7 +58,7 @@ async def run(bootstrap: str, mqtt_port: int, seconds: float, interval_ms: float
     )
     async with (
         ModbusSimulator(port=0, units=(1,), on_read=on_read) as sim,
-        Subscriber(mqtt_port) as sub,
+        MqttSubscriber(mqtt_port) as sub,
     ):
         tasks = [
             asyncio.create_task(translate_raw(bootstrap, raw, out)),

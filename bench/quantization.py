@@ -79,14 +79,18 @@ async def main() -> None:
         fps_before, fps_after = rates(
             [_infer(m, detector, msgs), _infer(q, detector, msgs)], len(msgs)
         )
-    print(f"\nvalidation (gate, {len(val)} frames): boundary F1 {report.float_boundary_f1:.4f} → "
-          f"{report.quantized_boundary_f1:.4f} (drop {report.boundary_f1_drop:+.4f}, max "
-          f"{report.max_drop})")  # fmt: skip
+    print(
+        f"\nvalidation (gate, {len(val)} frames): boundary F1 {report.float_boundary_f1:.4f} → "
+        f"{report.quantized_boundary_f1:.4f} (drop {report.boundary_f1_drop:+.4f}, max "
+        f"{report.max_drop})"
+    )
     if refused is not None:
         print(f"REFUSED: {refused}")
         return
-    print(f"\n{'':>10} {'field F1':>9} {'boundary F1':>12} {'frames/s':>10}   ({len(test)} test "
-          f"frames; {len(msgs)} frames timed)")  # fmt: skip
+    print(
+        f"\n{'':>10} {'field F1':>9} {'boundary F1':>12} {'frames/s':>10}   ({len(test)} test "
+        f"frames; {len(msgs)} frames timed)"
+    )
     print(
         f"{'float32':>10} {before['f1']:>9.4f} {before['boundary_f1']:>12.4f} {fps_before:>10,.0f}"
     )

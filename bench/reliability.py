@@ -19,8 +19,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COLUMNS = ("scenario", "published", "results", "dead_letters", "duplicates", "lost",
-           "recovery_s", "pass")  # fmt: skip
+COLUMNS = (
+    "scenario",
+    "published",
+    "results",
+    "dead_letters",
+    "duplicates",
+    "lost",
+    "recovery_s",
+    "pass",
+)
 
 
 def table(rows: list[dict[str, object]]) -> str:
@@ -40,15 +48,30 @@ def main() -> int:
     args, pytest_args = parser.parse_known_args()
     with tempfile.TemporaryDirectory() as tmp:
         figures = Path(tmp) / "figures.jsonl"
-        env = os.environ | {"CRONOS_RELIABILITY_SCALE": args.scale,
-                            "CRONOS_RELIABILITY_FIGURES": str(figures)}  # fmt: skip
+        env = os.environ | {
+            "CRONOS_RELIABILITY_SCALE": args.scale,
+            "CRONOS_RELIABILITY_FIGURES": str(figures),
+        }
         start = time.monotonic()
-        cmd = [sys.executable, "-m", "pytest", "tests/reliability", "-q", "-p", "no:cacheprovider",
-               "-o", "timeout=3000", *pytest_args]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/reliability",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "timeout=3000",
+            *pytest_args,
+        ]
         code = subprocess.call(cmd, cwd=ROOT, env=env)
         took = time.monotonic() - start
-        rows = [json.loads(line) for line in figures.read_text().splitlines()] if (
-            figures.exists()) else []  # fmt: skip
+        rows = (
+            [json.loads(line) for line in figures.read_text().splitlines()]
+            if (figures.exists())
+            else []
+        )
     print(f"\nreliability figures (scale {args.scale}, {took:.0f} s, pytest exit {code})\n")
     print(table(rows))
     return code

@@ -1,6 +1,10 @@
 """Exceptions raised by the streams package.
 
-Every error derives from :class:`StreamsError`. Third-party errors (redis, Kafka) are wrapped
+Every error of the package derives from :class:`StreamsError`: the cross-cutting ones are
+here; a leaf that belongs to one module stays beside its code (``ResultEncodeError`` in
+``worker.results``, ``UntranslatableError`` in ``worker.translator``, ``PublishError`` in
+``edge.mqtt_client``, ``UndeliverableError`` in ``edge.mqtt_sink``, ``DrillError`` in
+``drill.runner``), deriving from it. Third-party errors (redis, Kafka) are wrapped
 with the original kept as ``__cause__`` so a caller can catch one type and still see the root.
 """
 
@@ -66,3 +70,7 @@ class StateError(StreamsError):
 
 class SettingsError(StreamsError):
     """A setting is missing or invalid (e.g. no HMAC key configured)."""
+
+
+class KafkaSetupError(StreamsError):
+    """A topic could not be created or did not appear (the Kafka error, if any, as cause)."""

@@ -24,9 +24,11 @@ import pytest
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
+from tests.support.deployment import Deployment
+from tests.support.stream import HMAC_KEY, shared_artifacts
 from workers.devstack.probes import (
     GroupTimeouts,
-    ensure_topics,
+    create_topics,
     free_port,
     kafka_ready,
 )
@@ -34,7 +36,7 @@ from workers.devstack.stack import DevStack, DevStackConfig, TopicSpec
 
 KAFKA_IMAGE = "apache/kafka:3.9.0"
 REDIS_IMAGE = "redis:7-alpine"
-TEST_REDIS_DB = 13  # apart from the app (0) and tests/integration/test_state.py (14)
+TEST_REDIS_DB = 13  # apart from the app (0) and tests/streams/control/test_state.py (14)
 TopicFactory = Callable[..., Awaitable[str]]
 
 
@@ -174,7 +176,65 @@ def unique_topic(kafka_bootstrap: str) -> TopicFactory:
 
     async def make(partitions: int = 1, prefix: str = "test") -> str:
         name = f"{prefix}.{uuid.uuid4().hex[:12]}"
-        await ensure_topics(kafka_bootstrap, [TopicSpec(name, partitions)])
+        await create_topics(kafka_bootstrap, [TopicSpec(name, partitions)])
         return name
 
     return make
+
+
+# ---------------------------------------------------------------- worker deployments
+# Used by tests/e2e, tests/reliability and the real-worker edge test.
+
+
+@pytest.fixture(scope="session")
+def artifact_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Artifact root with detectors 1.0.0 and 1.1.0 and a corrupt 9.9.9."""
+    return shared_artifacts(tmp_path_factory.mktemp("artifacts"))
+
+
+@pytest.fixture
+async def deployment(
+    kafka_bootstrap: str,
+    redis_url: str,
+    redis_prefix: str,
+    redis_client: object,  # removes the prefix's keys afterwards
+    unique_topic: Callable[..., Awaitable[str]],
+    artifact_root: Path,
+    tmp_path: Path,
+) -> Iterator[Deployment]:
+    """A deployment whose workers are started with ``deployment.start("w1")``."""
+    topics = {
+        "raw": await unique_topic(2, "raw"),
+        "results": await unique_topic(2, "results"),
+        "dlq": await unique_topic(1, "dlq"),
+        "control": await unique_topic(1, "control"),
+        "events": await unique_topic(1, "events"),
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRONOS_")} | {
+        "CRONOS_KAFKA_BROKER": kafka_bootstrap,
+        "CRONOS_KAFKA_GROUP_ID": f"cronos-e2e-{uuid.uuid4().hex[:8]}",
+        "CRONOS_KAFKA_TOPIC_RAW": topics["raw"],
+        "CRONOS_KAFKA_TOPIC_RESULTS": topics["results"],
+        "CRONOS_KAFKA_TOPIC_DLQ": topics["dlq"],
+        "CRONOS_KAFKA_TOPIC_CONTROL": topics["control"],
+        "CRONOS_KAFKA_TOPIC_CONTROL_EVENTS": topics["events"],
+        "CRONOS_KAFKA_SESSION_TIMEOUT_S": "2",
+        "CRONOS_KAFKA_HEARTBEAT_INTERVAL_S": "0.3",
+        "CRONOS_KAFKA_REBALANCE_TIMEOUT_S": "2",
+        "CRONOS_KAFKA_COMMIT_INTERVAL_S": "0.2",
+        "CRONOS_REDIS_URL": redis_url,
+        "CRONOS_REDIS_KEY_PREFIX": redis_prefix,
+        "CRONOS_CONTROL_HMAC_KEY": HMAC_KEY.decode(),
+        "CRONOS_ARTIFACT_ROOT": str(artifact_root),
+        "CRONOS_INITIAL_DETECTOR_VERSION": "1.0.0",
+        "CRONOS_DATA_DIR": str(tmp_path / "data"),
+        "CRONOS_BATCH_SIZE": "16",
+        "CRONOS_BATCH_WINDOW_S": "0.1",
+        "CRONOS_MAX_FRAME_BYTES": "512",
+        "CRONOS_DETECTOR_THREADS": "1",
+    }
+    dep = Deployment(env, topics, tmp_path)
+    try:
+        yield dep
+    finally:
+        dep.stop_all()

@@ -12,9 +12,10 @@ import logging
 
 import faust
 
+from streams.kafka import ensure_topics
 from streams.worker.app import create_app
 from streams.worker.settings import KafkaSettings, WorkerSettings
-from streams.worker.topics import ensure_topics, topic_plan
+from streams.worker.topics import topic_plan
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,11 @@ def run_worker(
 
         torch.set_num_threads(settings.detector_threads)
     if kafka.create_topics:
-        asyncio.run(ensure_topics(kafka, topic_plan(kafka, settings)))
+        asyncio.run(
+            ensure_topics(
+                kafka.bootstrap_servers, topic_plan(kafka, settings), auth=kafka.client_auth()
+            )
+        )
     # The app serves /metrics, /status and the probes on settings.metrics_port itself.
     runtime = create_app(settings, kafka)
     # Imported libraries (torch, numba, faust) leave ~10^5 long-lived objects; freezing them keeps

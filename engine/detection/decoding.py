@@ -8,7 +8,7 @@ faster than the vectorised torch version at batch 256 too).
 
 * Viterbi follows pytorch-crf's float32 arithmetic operand for operand,
   ``max_i((score_i + trans_ij) + em_tj)``, with the first maximum winning ties like
-  ``torch.max``, so paths are identical — ``tests/unit/detection/test_decoding.py`` checks it.
+  ``torch.max``, so paths are identical — ``tests/engine/detection/test_decoding.py`` checks it.
 * Marginals use the scaled forward–backward algorithm in probability space (float64): shifting
   scores by a constant per position and normalising per step leave the posteriors unchanged.
 

@@ -103,8 +103,9 @@ class MetricsCollector:
         stats = self._stats.get(key)
         if stats is None:
             n = self._sample_size
-            stats = _Stats(_Series(deque(maxlen=n)), _Series(deque(maxlen=n)),
-                           _Series(deque(maxlen=n)))  # fmt: skip
+            stats = _Stats(
+                _Series(deque(maxlen=n)), _Series(deque(maxlen=n)), _Series(deque(maxlen=n))
+            )
             self._stats[key] = stats
         return stats
 

@@ -134,9 +134,14 @@ class Activator:
         watch.lap("validate")
         ptr = VersionPointer(version, str(cand.path), cand.active.sha256, str(cmd.id))
         entry = HistoryEntry(
-            cmd.action, event.from_version, version, str(cmd.id), cmd.issuer, "applied",
+            cmd.action,
+            event.from_version,
+            version,
+            str(cmd.id),
+            cmd.issuer,
+            "applied",
             cmd.target.reason,
-        )  # fmt: skip
+        )
         try:
             event.pointer_changed = await self.store.compare_and_set_active(
                 component, pair, event.from_version, ptr, history=entry
@@ -285,9 +290,14 @@ class Activator:
         if event.outcome == "applied" or event.component is None:
             return  # the applied entry went in with the CAS; unparsed commands have no history
         entry = HistoryEntry(
-            event.action, event.from_version, event.to_version, event.command_id or "",
-            self.worker_id, "rejected", event.reason,
-        )  # fmt: skip
+            event.action,
+            event.from_version,
+            event.to_version,
+            event.command_id or "",
+            self.worker_id,
+            "rejected",
+            event.reason,
+        )
         try:
             await self.store.append_history(event.component, event.pair, entry)
         except (StateError, ValueError) as exc:

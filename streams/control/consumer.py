@@ -19,10 +19,11 @@ import asyncio
 import logging
 import time
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.control.activation import Activator
 from streams.control.events import ControlEvent
+from streams.kafka import assign_all
 from streams.worker.registry import DETECTOR, RULES
 from streams.worker.settings import KafkaSettings, WorkerSettings
 
@@ -56,24 +57,8 @@ class ControlConsumer:
             bootstrap_servers=servers, group_id=None, enable_auto_commit=False, **auth
         )
         await self._consumer.start()
-        parts = await self._partitions(self.kafka.topic_control)
-        tps = [TopicPartition(self.kafka.topic_control, p) for p in parts]
-        self._consumer.assign(tps)
-        await self._consumer.seek_to_end(*tps)
-        for tp in tps:
-            await self._consumer.position(tp)  # resolve the lazy seek now, before reconciling
-
-    async def _partitions(self, topic: str, timeout_s: float = 30.0) -> list[int]:
-        assert self._consumer is not None
-        deadline = time.monotonic() + timeout_s
-        while True:
-            await self._consumer.topics()  # refreshes metadata
-            parts = self._consumer.partitions_for_topic(topic)
-            if parts:
-                return sorted(parts)
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"control topic {topic!r} does not exist")
-            await asyncio.sleep(0.5)
+        # The position is resolved now, before reconciling: no command can slip past.
+        await assign_all(self._consumer, self.kafka.topic_control)
 
     async def stop(self) -> None:
         """Disconnect (idempotent)."""
@@ -111,9 +96,12 @@ class ControlConsumer:
                 for record in records:
                     event = await self.activator.handle(record.value or b"")
                     log.info(
-                        "control %s %s: %s %s", event.action, event.command_id, event.outcome,
+                        "control %s %s: %s %s",
+                        event.action,
+                        event.command_id,
+                        event.outcome,
                         event.reason or event.to_version,
-                    )  # fmt: skip
+                    )
                     await self._report(event)
             if time.monotonic() >= next_reconcile:
                 await self.reconcile_all()

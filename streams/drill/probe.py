@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from engine.datasets.synthetic import generate
+from streams.kafka import assign_all
 from streams.worker.results import Headers
 
 PROBE_SOURCE: Final = "cronos-drill"
@@ -55,24 +56,6 @@ class ProbeFrames:
         return Probe(
             fid, b"%s-%d" % (PROBE_SOURCE.encode(), i % 7), self._base[i % len(self._base)], headers
         )
-
-
-async def assign_all(consumer: AIOKafkaConsumer, topic: str, timeout_s: float = 30.0) -> None:
-    """Assign every partition of ``topic`` and pin the position at its current end.
-
-    The position is resolved before returning, so anything produced afterwards is read.
-    """
-    deadline = time.monotonic() + timeout_s
-    while not (parts := consumer.partitions_for_topic(topic)):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"topic {topic!r} does not exist")
-        await consumer.topics()  # refreshes metadata
-        await asyncio.sleep(0.1)
-    tps = [TopicPartition(topic, p) for p in sorted(parts)]
-    consumer.assign(tps)
-    await consumer.seek_to_end(*tps)
-    for tp in tps:
-        await consumer.position(tp)
 
 
 class ProbeLoad:

@@ -59,10 +59,16 @@ class DrillReport:
     def problems(self) -> list[str]:
         """Every reason the drill failed, in words."""
         out = list(self.errors)
-        out += [f"{a.worker_id} {a.outcome} {a.phase}: {a.reason}" for a in self.applied
-                if a.outcome != "applied"]  # fmt: skip
-        out += [f"no {phase} event from {', '.join(ids)}"
-                for phase, ids in self.missing_workers.items() if ids]  # fmt: skip
+        out += [
+            f"{a.worker_id} {a.outcome} {a.phase}: {a.reason}"
+            for a in self.applied
+            if a.outcome != "applied"
+        ]
+        out += [
+            f"no {phase} event from {', '.join(ids)}"
+            for phase, ids in self.missing_workers.items()
+            if ids
+        ]
         for phase in (TO_PREVIOUS, BACK):
             if not any(a.phase == phase for a in self.applied):
                 out.append(f"no worker answered {phase}")

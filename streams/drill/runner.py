@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from streams.control.command import new_command
 from streams.control.events import ControlEvent
 from streams.control.state import VersionStore
-from streams.drill.probe import OutcomeCounter, ProbeFrames, ProbeLoad, assign_all
+from streams.drill.probe import OutcomeCounter, ProbeFrames, ProbeLoad
 from streams.drill.report import (
     BACK,
     TO_PREVIOUS,
@@ -36,10 +36,12 @@ from streams.drill.report import (
     partition_sequences,
     previous_version,
 )
+from streams.errors import StreamsError
+from streams.kafka import assign_all
 from streams.worker.settings import KafkaSettings
 
 
-class DrillError(RuntimeError):
+class DrillError(StreamsError, RuntimeError):
     """The drill cannot start (no pointer, no previous version)."""
 
 
@@ -100,9 +102,14 @@ class _Channel:
         return str(cmd.id)
 
     async def swap(
-        self, component: str, version: str, reason: str, expect: int | frozenset[str] | None,
-        timeout_s: float, quiet_s: float,
-    ) -> list[tuple[ControlEvent, float]]:  # fmt: skip
+        self,
+        component: str,
+        version: str,
+        reason: str,
+        expect: int | frozenset[str] | None,
+        timeout_s: float,
+        quiet_s: float,
+    ) -> list[tuple[ControlEvent, float]]:
         """Send a signed swap and collect ``(event, wall ms)`` per answering worker."""
         sent = time.monotonic()
         cmd_id = await self.send("swap", component, version, reason)
@@ -118,8 +125,9 @@ class _Channel:
         return list(got.values())
 
 
-def _enough(got: Mapping[str, object], expect: int | frozenset[str] | None, last: float,
-            quiet_s: float) -> bool:  # fmt: skip
+def _enough(
+    got: Mapping[str, object], expect: int | frozenset[str] | None, last: float, quiet_s: float
+) -> bool:
     if isinstance(expect, int):
         return len(got) >= expect
     if isinstance(expect, frozenset):
@@ -129,9 +137,13 @@ def _enough(got: Mapping[str, object], expect: int | frozenset[str] | None, last
 
 
 async def run_drill(
-    kafka: KafkaSettings, store: VersionStore, key: bytes, cfg: DrillConfig, issuer: str,
+    kafka: KafkaSettings,
+    store: VersionStore,
+    key: bytes,
+    cfg: DrillConfig,
+    issuer: str,
     say: Callable[[str], None] = lambda _: None,
-) -> DrillReport:  # fmt: skip
+) -> DrillReport:
     """Run the drill on the deployment behind ``kafka`` and ``store``; see the module docstring.
 
     Raises:
@@ -149,10 +161,16 @@ async def run_drill(
     report = DrillReport(cfg.component, active.version, previous, run_id)
     prefix = f"drill-{run_id}-"
     channel = _Channel(kafka, key, issuer)
-    counter = OutcomeCounter(kafka.bootstrap_servers, kafka.topic_results, kafka.topic_dlq,
-                             prefix, kafka.client_auth())  # fmt: skip
-    load = ProbeLoad(kafka.bootstrap_servers, kafka.topic_raw,
-                     ProbeFrames(prefix, cfg.protocol), cfg.rate, kafka.client_auth())  # fmt: skip
+    counter = OutcomeCounter(
+        kafka.bootstrap_servers, kafka.topic_results, kafka.topic_dlq, prefix, kafka.client_auth()
+    )
+    load = ProbeLoad(
+        kafka.bootstrap_servers,
+        kafka.topic_raw,
+        ProbeFrames(prefix, cfg.protocol),
+        cfg.rate,
+        kafka.client_auth(),
+    )
     async with contextlib.AsyncExitStack() as stack:
         await channel.start()
         stack.push_async_callback(channel.stop)
@@ -196,9 +214,13 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 
 
 async def _phases(
-    report: DrillReport, cfg: DrillConfig, channel: _Channel, counter: OutcomeCounter,
-    load: ProbeLoad, say: Callable[[str], None],
-) -> None:  # fmt: skip
+    report: DrillReport,
+    cfg: DrillConfig,
+    channel: _Channel,
+    counter: OutcomeCounter,
+    load: ProbeLoad,
+    say: Callable[[str], None],
+) -> None:
     say(f"probe load at {cfg.rate:g}/s; waiting for probe results on {report.original}")
     # A quarter of the budget before the first swap shows the original version at work.
     before = max(1, cfg.probe_frames // 4)
@@ -216,14 +238,24 @@ async def _phases(
         if phase == TO_PREVIOUS:
             load.check()  # a broken load is found before the swap, never between the two
         answers = await channel.swap(
-            cfg.component, version, f"rollback drill {report.run_id}: {phase}", expect,
-            cfg.timeout_s, cfg.answer_window_s,
-        )  # fmt: skip
+            cfg.component,
+            version,
+            f"rollback drill {report.run_id}: {phase}",
+            expect,
+            cfg.timeout_s,
+            cfg.answer_window_s,
+        )
         for event, wall_ms in answers:
-            report.applied.append(Applied(
-                phase, event.worker_id, event.outcome, event.reason,
-                float(event.timings_ms.get("total", 0.0)), wall_ms,
-            ))  # fmt: skip
+            report.applied.append(
+                Applied(
+                    phase,
+                    event.worker_id,
+                    event.outcome,
+                    event.reason,
+                    float(event.timings_ms.get("total", 0.0)),
+                    wall_ms,
+                )
+            )
         answered = frozenset(e.worker_id for e, _ in answers)
         if isinstance(expect, frozenset):
             report.missing_workers[phase] = sorted(expect - answered)

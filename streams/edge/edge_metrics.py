@@ -1,6 +1,6 @@
 """Prometheus metrics of the edge adapters (Modbus ingest, MQTT sink), in one place.
 
-Base units and ``_total`` counters as ARCHITECTURE.md asks; labels are closed sets (outcomes,
+Base units and ``_total`` counters as docs/architecture.md asks; labels are closed sets (outcomes,
 reasons, kinds), never hosts or frame ids, so their cardinality stays fixed.
 """
 
@@ -10,7 +10,7 @@ from typing import Final
 
 from prometheus_client import Counter, Gauge, Histogram
 
-_LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+from streams.buckets import LATENCY_BUCKETS_S
 
 MODBUS_POLLS: Final = Counter(
     "cronos_modbus_polls_total",
@@ -34,7 +34,7 @@ MODBUS_CONNECTED: Final = Gauge(
 MODBUS_POLL_LATENCY: Final = Histogram(
     "cronos_modbus_poll_latency_seconds",
     "Request → response time of one Modbus poll.",
-    buckets=_LATENCY_BUCKETS,
+    buckets=LATENCY_BUCKETS_S,
 )
 FRAMES_INGESTED: Final = Counter(
     "cronos_ingest_frames_total",
@@ -49,7 +49,7 @@ MQTT_PUBLISHES: Final = Counter(
 MQTT_PUBLISH_LATENCY: Final = Histogram(
     "cronos_mqtt_publish_latency_seconds",
     "PUBLISH → PUBACK time.",
-    buckets=_LATENCY_BUCKETS,
+    buckets=LATENCY_BUCKETS_S,
 )
 MQTT_RECONNECTS: Final = Counter(
     "cronos_mqtt_reconnects_total",

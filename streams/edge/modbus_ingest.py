@@ -142,9 +142,9 @@ class ModbusIngest:
                 port=self.port,
                 timeout=self.settings.timeout_s,
                 retries=0,
-                reconnect_delay=0,
+                reconnect_delay=0,  # we reconnect ourselves, with our backoff
                 trace_packet=self._trace,
-            )  # fmt: skip  (reconnect_delay=0: we reconnect ourselves, with our backoff)
+            )
             self._rx.clear()
             try:
                 if await client.connect():

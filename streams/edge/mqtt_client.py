@@ -21,6 +21,7 @@ import paho.mqtt.client as paho
 
 from streams.edge.edge_metrics import MQTT_CONNECTED, MQTT_PUBLISH_LATENCY, MQTT_RECONNECTS
 from streams.edge.settings import MqttSettings
+from streams.errors import StreamsError
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 _CONNECTION_CODES = frozenset({paho.MQTT_ERR_NO_CONN, paho.MQTT_ERR_CONN_LOST})
 
 
-class PublishError(Exception):
+class PublishError(StreamsError):
     """A publish was not acknowledged.
 
     Attributes:
@@ -107,8 +108,12 @@ class MqttLink:
             except aiomqtt.MqttError as exc:
                 if self._ever_connected:
                     MQTT_RECONNECTS.labels(outcome="failed").inc()
-                log.warning("mqtt %s: connect failed (%s); retry in %.1f s",
-                            self.settings.describe(), exc, delay)  # fmt: skip
+                log.warning(
+                    "mqtt %s: connect failed (%s); retry in %.1f s",
+                    self.settings.describe(),
+                    exc,
+                    delay,
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._max_backoff_s)
                 continue

@@ -3,7 +3,7 @@
 Each record of the translated topic (``cronos.frames.mqtt``) holds one MQTT PUBLISH packet built
 by the translation rules; its topic and payload are published to the broker at QoS ≥ 1.
 
-Delivery contract (at-least-once, as ARCHITECTURE.md asks of every stage):
+Delivery contract (at-least-once, as docs/architecture.md asks of every stage):
 
 * offsets are committed by hand (``enable_auto_commit=False``), once per fetched batch, and only
   after every record of the batch was either acknowledged by the broker (PUBACK for QoS 1,
@@ -36,6 +36,7 @@ from engine.translation.spec import Framing, ProtocolSpecification, ProtocolType
 from streams.edge.edge_metrics import MQTT_PUBLISHES, SINK_DEAD_LETTERS
 from streams.edge.mqtt_client import MqttLink, PublishError
 from streams.edge.settings import SinkSettings
+from streams.errors import StreamsError
 from streams.worker.deadletter import ERROR_HEADERS, MAX_DETAIL_BYTES
 from streams.worker.results import Headers
 from streams.worker.settings import KafkaSettings
@@ -57,7 +58,7 @@ _CODEC: Final = MqttPublishCodec(
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
-class Undeliverable(Exception):
+class UndeliverableError(StreamsError):
     """A record that can never be published; ``reason`` is one of :data:`SINK_REASONS`."""
 
     def __init__(self, reason: str, detail: str) -> None:
@@ -79,15 +80,15 @@ def decode_publish(value: bytes | None, max_payload_bytes: int) -> Message:
     """Topic, payload and retain flag of one translated record.
 
     Raises:
-        Undeliverable: Not a canonical MQTT PUBLISH packet, or the payload is too large.
+        UndeliverableError: Not a canonical MQTT PUBLISH packet, or the payload is too large.
     """
     try:
         values = _CODEC.parse(value or b"")
     except EngineError as exc:
-        raise Undeliverable("malformed_publish", str(exc)) from exc
+        raise UndeliverableError("malformed_publish", str(exc)) from exc
     payload: bytes = values["payload"]
     if len(payload) > max_payload_bytes:
-        raise Undeliverable("payload_too_large", f"{len(payload)} bytes > {max_payload_bytes}")
+        raise UndeliverableError("payload_too_large", f"{len(payload)} bytes > {max_payload_bytes}")
     return Message(values["topic"], payload, bool(values["retain"]))
 
 
@@ -162,7 +163,7 @@ class MqttSink:
         for i, rec in enumerate(records):
             try:
                 pending[i] = (rec, decode_publish(rec.value, self.settings.max_payload_bytes))
-            except Undeliverable as exc:
+            except UndeliverableError as exc:
                 dead.append((rec, exc.reason, exc.detail))
         attempts = dict.fromkeys(pending, 0)
         delay = self.settings.backoff_s
@@ -193,8 +194,7 @@ class MqttSink:
                     detail = f"{attempts[key]} publishes unacknowledged; last: {outcome}"
                     dead.append((rec, "publish_failed", detail))
             if lost:
-                log.warning("mqtt: %d messages to republish after a lost connection",
-                            len(pending))  # fmt: skip
+                log.warning("mqtt: %d messages to republish after a lost connection", len(pending))
                 await self.link.reset()
             elif pending:
                 await asyncio.sleep(delay)
@@ -211,8 +211,14 @@ class MqttSink:
     ) -> None:
         futures = []
         for rec, reason, detail in dead:
-            log.warning("dead-lettering %s-%d@%d: %s: %s",
-                        rec.topic, rec.partition, rec.offset, reason, detail)  # fmt: skip
+            log.warning(
+                "dead-lettering %s-%d@%d: %s: %s",
+                rec.topic,
+                rec.partition,
+                rec.offset,
+                reason,
+                detail,
+            )
             headers = dead_letter_headers([(k, bytes(v)) for k, v in rec.headers], reason, detail)
             futures.append(
                 await producer.send(

@@ -1,6 +1,6 @@
 """Producing captured frames to ``cronos.frames.raw`` with the agreed headers.
 
-Headers (ARCHITECTURE.md): ``protocol``, ``source``, ``frame-id``, ``direction`` (request or
+Headers (docs/architecture.md): ``protocol``, ``source``, ``frame-id``, ``direction`` (request or
 response), ``target`` when the frame should be translated, and ``captured-at`` (Unix time in
 nanoseconds when the bytes were read, for end-to-end latency). The record key is the source id,
 so the frames of one device stay in order on one partition.
@@ -92,8 +92,11 @@ class RawPublisher:
         self._inflight.discard(fut)
         if fut.cancelled() or fut.exception() is not None:
             self.failed += 1
-            log.error("raw frame not delivered to %s: %s", self.topic,
-                      "cancelled" if fut.cancelled() else fut.exception())  # fmt: skip
+            log.error(
+                "raw frame not delivered to %s: %s",
+                self.topic,
+                "cancelled" if fut.cancelled() else fut.exception(),
+            )
             return
         self.sent += 1
         FRAMES_INGESTED.labels(direction=direction).inc()

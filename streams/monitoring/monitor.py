@@ -75,9 +75,18 @@ class Monitor:
         pairs: Protocol pairs whose rule sets are checked.
     """
 
-    def __init__(self, *, worker_id: str, settings: MonitorSettings, windows: MetricWindows,
-                 store: VersionStore, registry: ModelRegistry, key: bytes, publish: Publish,
-                 pairs: Iterable[str] = ()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        worker_id: str,
+        settings: MonitorSettings,
+        windows: MetricWindows,
+        store: VersionStore,
+        registry: ModelRegistry,
+        key: bytes,
+        publish: Publish,
+        pairs: Iterable[str] = (),
+    ) -> None:
         self.worker_id = worker_id
         self.settings = settings
         self.thresholds = settings.thresholds()
@@ -153,8 +162,9 @@ class Monitor:
     async def _roll_back(self, check: Check, name: str) -> str:
         good = await self.store.get_known_good(check.component, check.pair)
         if good is None or good.version == check.version:
-            log.error("%s %s is degraded and there is no other known-good version",
-                      name, check.version)  # fmt: skip
+            log.error(
+                "%s %s is degraded and there is no other known-good version", name, check.version
+            )
             return "no_known_good"
         pointer = await self.store.get_active(check.component, check.pair)
         if pointer is None or pointer.version != check.version:
@@ -166,12 +176,12 @@ class Monitor:
         breaches = "; ".join(b.describe() for b in check.breaches)
         shown = " ".join(f"{k}={v:g}" for k, v in sorted(figures.items()))
         reason = f"auto-rollback of {check.version}: {breaches} [{shown}]"[:1000]
-        target: dict[str, object] = {"version": good.version, "reason": reason,
-                                     "figures": figures}  # fmt: skip
+        target: dict[str, object] = {"version": good.version, "reason": reason, "figures": figures}
         if check.pair is not None:
             target["pair"] = check.pair
-        cmd, raw = new_command("emergency_rollback", check.component, target,
-                               f"monitor@{self.worker_id}", self._key)  # fmt: skip
+        cmd, raw = new_command(
+            "emergency_rollback", check.component, target, f"monitor@{self.worker_id}", self._key
+        )
         await self._publish(raw)
         metrics.AUTO_ROLLBACKS.labels(name, check.version, good.version).inc()
         log.warning("issued emergency_rollback %s: %s", cmd.id, reason)

@@ -74,8 +74,14 @@ class ShadowEvaluator:
         settings: Sample rate.
     """
 
-    def __init__(self, version: str, root: ArtifactRoot, registry: ModelRegistry,
-                 windows: MetricWindows, settings: MonitorSettings) -> None:  # fmt: skip
+    def __init__(
+        self,
+        version: str,
+        root: ArtifactRoot,
+        registry: ModelRegistry,
+        windows: MetricWindows,
+        settings: MonitorSettings,
+    ) -> None:
         self.version = version
         self.root = root
         self.registry = registry
@@ -105,8 +111,9 @@ class ShadowEvaluator:
         found = [report.found[i] for i in picked]
         self._task = asyncio.create_task(self._evaluate(active.model, frames, found))
 
-    async def _evaluate(self, active: FieldDetector, frames: list[bytes],
-                        found: list[list[FieldBoundary]]) -> None:  # fmt: skip
+    async def _evaluate(
+        self, active: FieldDetector, frames: list[bytes], found: list[list[FieldBoundary]]
+    ) -> None:
         assert self.candidate is not None
         try:
             cand, base = await asyncio.to_thread(compare, active, self.candidate, frames, found)
@@ -128,9 +135,12 @@ class ShadowEvaluator:
 
 
 async def shadow_verdict(
-    windows: MetricWindows, settings: MonitorSettings, component: str, version: str,
+    windows: MetricWindows,
+    settings: MonitorSettings,
+    component: str,
+    version: str,
     window_s: float = 3600,
-) -> str | None:  # fmt: skip
+) -> str | None:
     """Why ``version`` did worse than the active model in shadow, or ``None`` if it did not.
 
     Without enough shadow samples (``min_samples``) there is no verdict.

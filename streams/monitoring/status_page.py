@@ -30,8 +30,14 @@ _WINDOWS = (("1m", 60), ("5m", 300), ("60m", 3600))
 class StatusSource:
     """Everything the page shows, read on request."""
 
-    def __init__(self, worker_id: str, registry: ModelRegistry, store: VersionStore,
-                 windows: MetricWindows, recorder: Recorder) -> None:  # fmt: skip
+    def __init__(
+        self,
+        worker_id: str,
+        registry: ModelRegistry,
+        store: VersionStore,
+        windows: MetricWindows,
+        recorder: Recorder,
+    ) -> None:
         self.worker_id = worker_id
         self.registry = registry
         self.store = store
@@ -49,14 +55,21 @@ class StatusSource:
         for component, version in known:
             for label, secs in _WINDOWS:
                 figs = await self.windows.read(component, version, secs)
-                figures.append({"component": component, "version": version, "window": label,
-                                **figs.to_dict()})  # fmt: skip
+                figures.append(
+                    {"component": component, "version": version, "window": label, **figs.to_dict()}
+                )
         charts = []
         for component, version in known:
             series = await self.windows.series(component, version, CHART_WINDOW_S)
-            charts.append({"component": component, "version": version,
-                           "points": [[t, f.count, f.avg_latency_ms(), f.avg_accuracy()]
-                                      for t, f in series]})  # fmt: skip
+            charts.append(
+                {
+                    "component": component,
+                    "version": version,
+                    "points": [
+                        [t, f.count, f.avg_latency_ms(), f.avg_accuracy()] for t, f in series
+                    ],
+                }
+            )
         return {
             "worker_id": self.worker_id,
             "at": format_utc_now(),
@@ -87,8 +100,9 @@ def _entry(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
-def svg_chart(points: list[tuple[float, float]], title: str, width: int = 520,
-              height: int = 140) -> str:  # fmt: skip
+def svg_chart(
+    points: list[tuple[float, float]], title: str, width: int = 520, height: int = 140
+) -> str:
     """A line chart of ``(x, y)`` points as an inline SVG (empty frame when no points)."""
     pad = 28
     body = [

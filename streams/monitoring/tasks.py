@@ -50,9 +50,16 @@ class Monitoring:
     monitor: Monitor | None = None
 
     @classmethod
-    def build(cls, worker: WorkerSettings, kafka: KafkaSettings, redis: RedisSettings,
-              control: ControlSettings, settings: MonitorSettings, registry: ModelRegistry,
-              validation_set: Sequence[LabelledFrame] | None) -> Monitoring:  # fmt: skip
+    def build(
+        cls,
+        worker: WorkerSettings,
+        kafka: KafkaSettings,
+        redis: RedisSettings,
+        control: ControlSettings,
+        settings: MonitorSettings,
+        registry: ModelRegistry,
+        validation_set: Sequence[LabelledFrame] | None,
+    ) -> Monitoring:
         """Objects for a worker (no I/O happens here)."""
         client = Redis.from_url(
             redis.url.get_secret_value(),
@@ -65,8 +72,17 @@ class Monitoring:
             root = ArtifactRoot(worker.artifact_root)
             shadow = ShadowEvaluator(settings.shadow_version, root, registry, windows, settings)
         job = ValidationJob(registry, windows, validation_set, settings) if validation_set else None
-        return cls(settings, worker, kafka, control, registry, windows,
-                   Recorder(windows, shadow), job, shadow)  # fmt: skip
+        return cls(
+            settings,
+            worker,
+            kafka,
+            control,
+            registry,
+            windows,
+            Recorder(windows, shadow),
+            job,
+            shadow,
+        )
 
     async def promote_gate(self, component: str, pair: str | None, version: str) -> str | None:
         """Why ``promote`` of ``version`` must be refused (worse in shadow), else ``None``."""
@@ -75,18 +91,24 @@ class Monitoring:
     async def run_monitor(self, store: VersionStore) -> None:
         """The monitor loop, with its own producer for the commands it issues."""
         auth = self.kafka.client_auth()  # SASL/SSL, where configured
-        producer = AIOKafkaProducer(bootstrap_servers=self.kafka.bootstrap_servers, acks="all",
-                                    **auth)  # fmt: skip
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.kafka.bootstrap_servers, acks="all", **auth
+        )
         await producer.start()
 
         async def publish(raw: bytes) -> None:
             await producer.send_and_wait(self.kafka.topic_control, raw)
 
         self.monitor = Monitor(
-            worker_id=self.worker.worker_id, settings=self.settings, windows=self.windows,
-            store=store, registry=self.registry, key=self.control.hmac_key(), publish=publish,
+            worker_id=self.worker.worker_id,
+            settings=self.settings,
+            windows=self.windows,
+            store=store,
+            registry=self.registry,
+            key=self.control.hmac_key(),
+            publish=publish,
             pairs=[f"{s}->{d}" for s, d in self.worker.routes.items()],
-        )  # fmt: skip
+        )
         try:
             await self.monitor.run()
         finally:

@@ -53,8 +53,13 @@ class ValidationJob:
         settings: Interval and the accuracy threshold (for the pass rate).
     """
 
-    def __init__(self, registry: ModelRegistry, windows: MetricWindows,
-                 frames: Sequence[LabelledFrame], settings: MonitorSettings) -> None:  # fmt: skip
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        windows: MetricWindows,
+        frames: Sequence[LabelledFrame],
+        settings: MonitorSettings,
+    ) -> None:
         self.registry = registry
         self.windows = windows
         self.frames = list(frames)
@@ -71,8 +76,9 @@ class ValidationJob:
         passes = sum(1 for s in scores if s >= limit)
         figs = Figures(accuracy=sum(scores), accuracy_n=len(scores), passes=passes)
         await self.windows.record([(DETECTOR, active.version, figs)])
-        result = ValidationResult(active.version, sum(scores) / len(scores),
-                                  passes / len(scores), len(scores))  # fmt: skip
+        result = ValidationResult(
+            active.version, sum(scores) / len(scores), passes / len(scores), len(scores)
+        )
         metrics.VALIDATION_ACCURACY.labels(DETECTOR, active.version).set(result.accuracy)
         metrics.VALIDATION_PASS_RATE.labels(DETECTOR, active.version).set(result.pass_rate)
         outcome = "pass" if result.accuracy >= limit else "fail"

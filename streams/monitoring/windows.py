@@ -29,10 +29,17 @@ LATENCY_EDGES_MS: Final = (0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1
 _SUMS: Final = ("latency_ms", "confidence", "accuracy", "agreement")
 # Short hash field names keep the buckets small; the mapping is the wire format.
 _FIELD: Final = {
-    "count": "n", "errors": "err", "latency_ms": "lat", "confidence": "cs",
-    "confidence_n": "cn", "accuracy": "as", "accuracy_n": "an", "passes": "vp",
-    "agreement": "ag", "agreement_n": "agn",
-}  # fmt: skip
+    "count": "n",
+    "errors": "err",
+    "latency_ms": "lat",
+    "confidence": "cs",
+    "confidence_n": "cn",
+    "accuracy": "as",
+    "accuracy_n": "an",
+    "passes": "vp",
+    "agreement": "ag",
+    "agreement_n": "agn",
+}
 
 
 @dataclass
@@ -118,12 +125,17 @@ class Figures:
     def to_dict(self) -> dict[str, Any]:
         """Derived figures for JSON (status page, commands)."""
         return {
-            "count": self.count, "errors": self.errors,
-            "avg_latency_ms": self.avg_latency_ms(), "p95_latency_ms": self.latency_quantile(0.95),
-            "success_rate": self.success_rate(), "avg_confidence": self.avg_confidence(),
-            "accuracy": self.avg_accuracy(), "accuracy_n": self.accuracy_n,
-            "pass_rate": self.pass_rate(), "agreement": self.avg_agreement(),
-        }  # fmt: skip
+            "count": self.count,
+            "errors": self.errors,
+            "avg_latency_ms": self.avg_latency_ms(),
+            "p95_latency_ms": self.latency_quantile(0.95),
+            "success_rate": self.success_rate(),
+            "avg_confidence": self.avg_confidence(),
+            "accuracy": self.avg_accuracy(),
+            "accuracy_n": self.accuracy_n,
+            "pass_rate": self.pass_rate(),
+            "agreement": self.avg_agreement(),
+        }
 
     @classmethod
     def from_hash(cls, raw: Mapping[Any, Any]) -> Figures:
@@ -152,8 +164,9 @@ class MetricWindows:
         ttl_s: Bucket lifetime; must exceed the longest window read.
     """
 
-    def __init__(self, redis: Redis, prefix: str = "cronos:", bucket_s: int = 10,
-                 ttl_s: int = 7200) -> None:  # fmt: skip
+    def __init__(
+        self, redis: Redis, prefix: str = "cronos:", bucket_s: int = 10, ttl_s: int = 7200
+    ) -> None:
         self.redis = redis
         self.prefix = prefix
         self.bucket_s = bucket_s

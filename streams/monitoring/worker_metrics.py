@@ -1,6 +1,6 @@
 """Prometheus metric definitions of the stream layer, in one place.
 
-Names follow ARCHITECTURE.md (base units, ``_total`` counters); the Grafana dashboard queries
+Names follow docs/architecture.md (base units, ``_total`` counters); the Grafana dashboard queries
 exactly these. Metrics live in the default registry so one ``start_http_server`` exposes them.
 Label values are bounded sets (outcomes, reasons, versions), never frame ids.
 """
@@ -11,7 +11,7 @@ from typing import Final
 
 from prometheus_client import Counter, Gauge, Histogram
 
-_LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+from streams.buckets import BATCH_SIZE_BUCKETS, CONFIDENCE_BUCKETS, LATENCY_BUCKETS_S
 
 FRAMES: Final = Counter(
     "cronos_frames_total",
@@ -27,13 +27,13 @@ DETECTION_LATENCY: Final = Histogram(
     "cronos_detection_latency_seconds",
     "Wall time of one batched field-detection call.",
     ["model_version"],
-    buckets=_LATENCY_BUCKETS,
+    buckets=LATENCY_BUCKETS_S,
 )
 TRANSLATION_LATENCY: Final = Histogram(
     "cronos_translation_latency_seconds",
     "Wall time of translating one frame.",
     ["pair", "rules_version"],
-    buckets=_LATENCY_BUCKETS,
+    buckets=LATENCY_BUCKETS_S,
 )
 ACTIVE_VERSION: Final = Gauge(
     "cronos_active_version_info",
@@ -48,7 +48,7 @@ MODEL_SWAPS: Final = Counter(
 BATCH_FRAMES: Final = Histogram(
     "cronos_batch_frames",
     "Frames per processed batch.",
-    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+    buckets=BATCH_SIZE_BUCKETS,
 )
 
 
@@ -64,7 +64,7 @@ DETECTOR_CONFIDENCE: Final = Histogram(
     "cronos_detector_confidence",
     "Mean field confidence of the frames of one batch (observed once per batch).",
     ["model_version"],
-    buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0),
+    buckets=CONFIDENCE_BUCKETS,
 )
 VALIDATION_ACCURACY: Final = Gauge(
     "cronos_validation_accuracy",

@@ -26,7 +26,6 @@ _EXPORTS = {
     "build_result": "results",
     "create_app": "app",
     "encode_result": "results",
-    "ensure_topics": "topics",
     "faust_app": "app",
     "load_rules": "translator",
     "publish_outcomes": "publisher",

@@ -117,7 +117,8 @@ async def _watch_acks(futures: Sequence[Awaitable[Any]], stall_after_s: float) -
             metrics.PUBLISH_STALLS.inc()
             log.warning(
                 "broker has not acknowledged %d records for %.1f s; still waiting",
-                len(pending), time.monotonic() - start,
-            )  # fmt: skip
+                len(pending),
+                time.monotonic() - start,
+            )
     if stalled:
         log.warning("broker acknowledged again after %.1f s", time.monotonic() - start)

@@ -1,6 +1,6 @@
 """Frames as the stream sees them, and the JSON result published for each one.
 
-The result format is the wire contract of ``cronos.frames.results`` (ARCHITECTURE.md)::
+The result format is the wire contract of ``cronos.frames.results`` (docs/architecture.md)::
 
     {"frame_id": "...", "source": "...", "protocol": "modbus",
      "fields": [{"start": 0, "end": 2, "type": "transaction_id", "confidence": 0.99}, ...],
@@ -20,6 +20,7 @@ from typing import Any, Final
 import orjson
 
 from engine.detection.boundary import FieldBoundary
+from streams.errors import StreamsError
 
 Headers = list[tuple[str, bytes]]
 
@@ -29,7 +30,7 @@ H_FRAME_ID: Final = "frame-id"
 H_SOURCE: Final = "source"
 
 
-class ResultEncodeError(ValueError):
+class ResultEncodeError(StreamsError, ValueError):
     """A result could not be serialised (dead-lettered with stage ``serialise``)."""
 
 
@@ -112,7 +113,7 @@ def build_result(
     translation: Translation | None,
     latency_ms: float,
 ) -> dict[str, Any]:
-    """The result object for one frame, exactly in the ARCHITECTURE format."""
+    """The result object for one frame, exactly in the format of docs/architecture.md."""
     return {
         "frame_id": frame.frame_id,
         "source": frame.source,

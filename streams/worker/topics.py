@@ -1,21 +1,13 @@
-"""Topic names of a deployment, and creating missing topics (dev and test only).
+"""The topics a worker reads and writes, with the partition counts to create them with.
 
 Production topics are provisioned by the platform (partitions, retention, ACLs); a worker only
-creates topics when ``CRONOS_KAFKA_CREATE_TOPICS`` is set, as the dev stack and tests do.
+creates topics when ``CRONOS_KAFKA_CREATE_TOPICS`` is set, as the dev stack and tests do, with
+:func:`streams.kafka.ensure_topics` and this plan.
 """
 
 from __future__ import annotations
 
-import logging
-from typing import Final
-
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
 from streams.worker.settings import KafkaSettings, WorkerSettings
-
-log = logging.getLogger(__name__)
-
-_TOPIC_ALREADY_EXISTS: Final = 36  # Kafka error code
 
 
 def topic_plan(kafka: KafkaSettings, settings: WorkerSettings) -> dict[str, int]:
@@ -31,28 +23,3 @@ def topic_plan(kafka: KafkaSettings, settings: WorkerSettings) -> dict[str, int]
     for target in sorted(set(settings.routes.values())):
         plan.setdefault(kafka.translated_topic(target), kafka.topic_partitions)
     return plan
-
-
-async def ensure_topics(kafka: KafkaSettings, plan: dict[str, int]) -> None:
-    """Create the topics of ``plan`` that do not exist yet (replication factor 1).
-
-    Raises:
-        RuntimeError: The broker refused a topic for a reason other than "already exists".
-    """
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=kafka.bootstrap_servers, client_id="cronos", **kafka.client_auth()
-    )
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        new = [NewTopic(n, num_partitions=p, replication_factor=1)
-               for n, p in plan.items() if n not in existing]  # fmt: skip
-        if not new:
-            return
-        response = await admin.create_topics(new)
-    finally:
-        await admin.close()
-    for name, code, message in (e[:3] for e in response.topic_errors):
-        if code not in (0, _TOPIC_ALREADY_EXISTS):
-            raise RuntimeError(f"cannot create topic {name!r}: error {code} ({message})")
-        log.info("created topic %s", name)

@@ -17,10 +17,11 @@ from engine.llm.translation_studio import ProtocolTranslationStudio
 from engine.translation import store
 from engine.translation.codecs import codec_for
 from engine.translation.rules import TranslationRules, encode_value
+from streams.errors import StreamsError
 from streams.worker.results import Translation
 
 
-class UntranslatableError(Exception):
+class UntranslatableError(StreamsError):
     """A frame could not be translated; ``reason`` is machine-readable, ``field`` may say where."""
 
     def __init__(self, reason: str, detail: str, field: str | None = None) -> None:

@@ -24,8 +24,8 @@ from engine.detection.field_detector import FieldDetector
 from streams.control.events import ControlEvent
 from streams.control.settings import RedisSettings
 from streams.control.state import VersionStore
-from tests.e2e.conftest import Deployment
-from tests.integration.stream.support import TopicReader, command, produce
+from tests.support.deployment import Deployment
+from tests.support.stream import TopicReader, command, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -34,16 +34,18 @@ MODELS_KEY = "cronos-monitoring-models-v1"  # bump when the recipe below changes
 
 def _train(out: Path, version: str, epochs: int, lr: float) -> None:
     frames = generate("modbus", 300, seed=1)
-    settings = DetectorSettings(version=version, embedding_dim=16, hidden_size=32, num_layers=1,
-                                seed=0, device="cpu")  # fmt: skip
+    settings = DetectorSettings(
+        version=version, embedding_dim=16, hidden_size=32, num_layers=1, seed=0, device="cpu"
+    )
     detector = FieldDetector(Config(detector=settings))
     detector.train(frames[:240], frames[240:], num_epochs=epochs, batch_size=16, learning_rate=lr)
     asyncio.run(detector.save_model(out / f"field_detector_v{version}_latest.pt"))
 
 
 @pytest.fixture(scope="module")
-def monitored_models(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-                     ) -> Path:  # fmt: skip
+def monitored_models(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """Artifact root with a good 1.0.0 and a degraded 1.1.0 (cached across runs: training
     the good one takes minutes on a busy machine; the sha256 sidecars travel with them)."""
     cache = Path(request.config.cache.mkdir(MODELS_KEY)) / "field_detector"
@@ -72,8 +74,10 @@ def _validation_set(path: Path) -> Path:
 
 
 def _frames(n: int, prefix: str, seed: int) -> list[tuple[bytes | None, bytes | None, list]]:
-    return [(b"plc", f.message, [("protocol", b"modbus"), ("frame-id", f"{prefix}{i}".encode())])
-            for i, f in enumerate(generate("modbus", n, seed=seed))]  # fmt: skip
+    return [
+        (b"plc", f.message, [("protocol", b"modbus"), ("frame-id", f"{prefix}{i}".encode())])
+        for i, f in enumerate(generate("modbus", n, seed=seed))
+    ]
 
 
 def _events_for(cmd_id: str, records: list) -> list[ControlEvent]:
@@ -139,8 +143,9 @@ async def test_degraded_model_is_rolled_back_automatically(
 
         await events.until(lambda rs: len(_events_for(rb["id"], rs)) >= 2, 120)
         assert {e.outcome for e in _events_for(rb["id"], events.records)} == {"applied"}
-        print(f"\nswap → emergency_rollback issued: {rolled_at - swapped_at:.1f} s; "
-              f"figures {figures}")  # fmt: skip
+        print(
+            f"\nswap → emergency_rollback issued: {rolled_at - swapped_at:.1f} s; figures {figures}"
+        )
 
         await produce(broker, t["raw"], _frames(20, "b", seed=6))
         await res.until(lambda rs: sum(b'"b' in r.value for r in rs) >= 20, 120)
@@ -153,8 +158,9 @@ async def test_degraded_model_is_rolled_back_automatically(
             await ctl.poll(0.5)
         assert len(rollbacks(ctl.records)) == 1
 
-    redis = RedisSettings(url=SecretStr(dep.env["CRONOS_REDIS_URL"]),
-                          key_prefix=dep.env["CRONOS_REDIS_KEY_PREFIX"])  # fmt: skip
+    redis = RedisSettings(
+        url=SecretStr(dep.env["CRONOS_REDIS_URL"]), key_prefix=dep.env["CRONOS_REDIS_KEY_PREFIX"]
+    )
     store = VersionStore.from_settings(redis)
     try:
         history = await store.get_history("field_detector", limit=20)

@@ -19,8 +19,8 @@ from streams.control.state import VersionStore
 from streams.drill.report import BACK, TO_PREVIOUS
 from streams.drill.runner import DrillConfig, run_drill
 from streams.worker.settings import KafkaSettings
-from tests.e2e.conftest import Deployment
-from tests.integration.stream.support import HMAC_KEY, TopicReader, command, produce
+from tests.support.deployment import Deployment
+from tests.support.stream import HMAC_KEY, TopicReader, command, produce
 from workers.cli.drill import render
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -54,11 +54,16 @@ async def test_drill_swaps_to_previous_and_back_without_losing_frames(
         )
 
     kafka = KafkaSettings(
-        broker=broker, topic_raw=t["raw"], topic_results=t["results"], topic_dlq=t["dlq"],
-        topic_control=t["control"], topic_control_events=t["events"],
-    )  # fmt: skip
-    redis = RedisSettings(url=SecretStr(dep.env["CRONOS_REDIS_URL"]),
-                          key_prefix=dep.env["CRONOS_REDIS_KEY_PREFIX"])  # fmt: skip
+        broker=broker,
+        topic_raw=t["raw"],
+        topic_results=t["results"],
+        topic_dlq=t["dlq"],
+        topic_control=t["control"],
+        topic_control_events=t["events"],
+    )
+    redis = RedisSettings(
+        url=SecretStr(dep.env["CRONOS_REDIS_URL"]), key_prefix=dep.env["CRONOS_REDIS_KEY_PREFIX"]
+    )
     store = VersionStore.from_settings(redis)
     cfg = DrillConfig(probe_frames=120, rate=40, timeout_s=60, workers=2)
     try:
@@ -75,8 +80,9 @@ async def test_drill_swaps_to_previous_and_back_without_losing_frames(
     for phase in (TO_PREVIOUS, BACK):
         done = {a.worker_id: a for a in report.applied if a.phase == phase}
         assert set(done) == {"w1", "w2"}
-        assert all(a.outcome == "applied" and a.applied_ms > 0 and a.wall_ms > 0
-                   for a in done.values())  # fmt: skip
+        assert all(
+            a.outcome == "applied" and a.applied_ms > 0 and a.wall_ms > 0 for a in done.values()
+        )
     assert report.sent >= 120 and report.lost == 0
     assert report.results + report.dead_letters >= report.sent
     seen = {v for seq in report.sequences.values() for v, _ in seq}

@@ -14,14 +14,22 @@ import orjson
 import pytest
 
 from engine.datasets.synthetic import generate
-from tests.e2e.conftest import Deployment
-from tests.integration.stream.support import TopicReader, produce, wait_for
+from tests.support.deployment import Deployment
+from tests.support.stream import TopicReader, produce, wait_for
 from workers.devstack.probes import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(300)]
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--hide-scrollbars"]  # fmt: skip
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
 
 
 def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
@@ -74,8 +82,10 @@ async def test_status_page_renders_in_chromium(deployment: Deployment, tmp_path:
     port = free_port()
     dep.env |= {"CRONOS_METRICS_PORT": str(port), "CRONOS_MONITOR_CHECK_INTERVAL_S": "1"}
     dep.start("w1")
-    frames = [(b"plc", f.message, [("protocol", b"modbus"), ("frame-id", f"s{i}".encode())])
-              for i, f in enumerate(generate("modbus", 30, seed=3))]  # fmt: skip
+    frames = [
+        (b"plc", f.message, [("protocol", b"modbus"), ("frame-id", f"s{i}".encode())])
+        for i, f in enumerate(generate("modbus", 30, seed=3))
+    ]
     frames.append((b"plc", b"", [("frame-id", b"s-empty")]))
     broker = dep.env["CRONOS_KAFKA_BROKER"]
     await produce(broker, t["raw"], frames)
@@ -109,8 +119,14 @@ async def test_status_page_renders_in_chromium(deployment: Deployment, tmp_path:
         assert "<svg" in html and "empty_frame" in html and "1.0.0" in html
 
     shot = tmp_path / "status.png"
-    cmd = [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
-           f"--screenshot={shot}", "--window-size=1200,900", f"{base}/status"]  # fmt: skip
+    cmd = [
+        _chromium(),
+        *CHROMIUM_FLAGS,
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--screenshot={shot}",
+        "--window-size=1200,900",
+        f"{base}/status",
+    ]
     proc = await asyncio.to_thread(subprocess.run, cmd, capture_output=True, timeout=120)
     assert shot.exists(), proc.stderr.decode(errors="replace")[-2000:]
     width, height, rows = png_pixels(shot.read_bytes())

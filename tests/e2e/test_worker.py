@@ -8,8 +8,8 @@ from aiokafka.structs import ConsumerRecord
 
 from engine.datasets.synthetic import generate
 from streams.control.events import ControlEvent
-from tests.e2e.conftest import Deployment
-from tests.integration.stream.support import TopicReader, command, produce
+from tests.support.deployment import Deployment
+from tests.support.stream import TopicReader, command, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(150)]
 
@@ -63,8 +63,15 @@ async def test_frames_to_results_and_dead_letters_then_swap(deployment: Deployme
         assert len(res.records) == 20 and len(dlq.records) == 5
 
         first = orjson.loads(res.records[0].value)
-        assert set(first) == {"frame_id", "source", "protocol", "fields", "detector_version",
-                              "translation", "latency_ms"}  # fmt: skip
+        assert set(first) == {
+            "frame_id",
+            "source",
+            "protocol",
+            "fields",
+            "detector_version",
+            "translation",
+            "latency_ms",
+        }
         assert first["detector_version"] == "1.0.0" and first["translation"] is None
         assert first["protocol"] == "modbus" and first["source"].startswith("plc-")
         assert all(set(f) == {"start", "end", "type", "confidence"} for f in first["fields"])

@@ -1,10 +1,9 @@
-"""Fixtures of the reliability suite: the e2e deployment, the scale, and figure recording."""
+"""Fixtures of the reliability suite: the scale, and figure recording."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import artifact_root, deployment  # noqa: F401  (fixtures reused)
 from tests.reliability.harness import Scale, current_scale
 
 

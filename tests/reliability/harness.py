@@ -1,6 +1,6 @@
 """Fault-injection harness: scale, load, counting, and process control of broker and Redis.
 
-Workers are the e2e :class:`~tests.e2e.conftest.Deployment` processes; this module adds what a
+Workers are the :class:`~tests.support.deployment.Deployment` processes; this module adds what a
 fault test needs around them: a load generator with unique frame ids, a :class:`Tally` that reads
 results and dead letters and reports lost and duplicated frames, and control over a tansu broker
 and a redis-server of the test's own (freeze, stop, restart) so that the session's shared
@@ -27,8 +27,8 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from engine.datasets.synthetic import generate
-from tests.e2e.conftest import Deployment
-from tests.integration.stream.support import TopicReader
+from tests.support.deployment import Deployment
+from tests.support.stream import TopicReader
 from workers.devstack.probes import child_env, free_port, redis_ping, redis_server_bin
 
 SCALE_ENV: Final = "CRONOS_RELIABILITY_SCALE"
@@ -50,12 +50,29 @@ class Scale:
 
 
 SCALES: Final = {
-    "ci": Scale("ci", kills=3, broker_freeze_s=5, redis_outage_s=5, swaps=4, fuzz_frames=2_000,
-                load_frames=600, load_rate=150, hypothesis_examples=200),
-    "full": Scale("full", kills=20, broker_freeze_s=10, redis_outage_s=10, swaps=20,
-                  fuzz_frames=100_000, load_frames=4_000, load_rate=200,
-                  hypothesis_examples=2_000),
-}  # fmt: skip
+    "ci": Scale(
+        "ci",
+        kills=3,
+        broker_freeze_s=5,
+        redis_outage_s=5,
+        swaps=4,
+        fuzz_frames=2_000,
+        load_frames=600,
+        load_rate=150,
+        hypothesis_examples=200,
+    ),
+    "full": Scale(
+        "full",
+        kills=20,
+        broker_freeze_s=10,
+        redis_outage_s=10,
+        swaps=20,
+        fuzz_frames=100_000,
+        load_frames=4_000,
+        load_rate=200,
+        hypothesis_examples=2_000,
+    ),
+}
 
 
 def current_scale() -> Scale:
@@ -75,10 +92,13 @@ def modbus_frames(n: int, prefix: str, seed: int = 11) -> list[Record]:
     """``n`` valid Modbus frames with frame ids ``{prefix}{i}`` (synthetic, deterministic)."""
     base = [f.message for f in generate("modbus", min(n, 500), seed=seed)]
     return [
-        (b"plc-%d" % (i % 7), base[i % len(base)],
-         [("protocol", b"modbus"), ("frame-id", f"{prefix}{i}".encode())])
+        (
+            b"plc-%d" % (i % 7),
+            base[i % len(base)],
+            [("protocol", b"modbus"), ("frame-id", f"{prefix}{i}".encode())],
+        )
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 class LoadGenerator:
@@ -118,8 +138,9 @@ class LoadGenerator:
                 await self._task
 
     async def _run(self) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
-                                    request_timeout_ms=60_000)  # fmt: skip
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, acks="all", request_timeout_ms=60_000
+        )
         await producer.start()
         try:
             chunk = max(1, int(self.rate / 10))
@@ -137,8 +158,9 @@ class LoadGenerator:
     async def _send(self, producer: AIOKafkaProducer, part: list[Record]) -> None:
         pending = part
         while pending:
-            futures = [(r, await producer.send(self.topic, r[1], key=r[0], headers=r[2]))
-                       for r in pending]  # fmt: skip
+            futures = [
+                (r, await producer.send(self.topic, r[1], key=r[0], headers=r[2])) for r in pending
+            ]
             failed = []
             for rec, fut in futures:
                 try:
@@ -170,11 +192,16 @@ class Figures:
 
     def row(self) -> dict[str, Any]:
         return {
-            "scenario": self.scenario, "published": self.published, "results": self.results,
-            "dead_letters": self.dead_letters, "duplicates": self.duplicates, "lost": self.lost,
+            "scenario": self.scenario,
+            "published": self.published,
+            "results": self.results,
+            "dead_letters": self.dead_letters,
+            "duplicates": self.duplicates,
+            "lost": self.lost,
             "recovery_s": None if self.recovery_s is None else round(self.recovery_s, 2),
-            "pass": self.passed, "note": self.note,
-        }  # fmt: skip
+            "pass": self.passed,
+            "note": self.note,
+        }
 
 
 FIGURES_ENV: Final = "CRONOS_RELIABILITY_FIGURES"
@@ -351,14 +378,27 @@ class RedisProcess:
 
     def start(self, timeout_s: float = 15) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        argv = [redis_server_bin(), "--bind", "127.0.0.1", "--port", str(self.port),
-                "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-                "--dir", str(self.workdir)]  # fmt: skip
+        argv = [
+            redis_server_bin(),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--dir",
+            str(self.workdir),
+        ]
         if self.password:
             argv += ["--requirepass", self.password]
         log = (self.workdir / "redis.log").open("ab")
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                     stderr=subprocess.STDOUT, env=child_env())  # fmt: skip
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=child_env()
+        )
         log.close()
         deadline = time.monotonic() + timeout_s
         auth = f":{self.password}@" if self.password else ""

@@ -25,9 +25,9 @@ from streams.control.state import VersionStore
 from streams.errors import SettingsError
 from streams.worker.app import broker_credentials
 from streams.worker.settings import KafkaSettings
-from tests.e2e.conftest import Deployment
-from tests.integration.stream.support import HMAC_KEY, command, produce
 from tests.reliability.harness import RedisProcess, Tally, modbus_frames, terminate
+from tests.support.deployment import Deployment
+from tests.support.stream import HMAC_KEY, command, produce
 
 pytestmark = pytest.mark.reliability
 
@@ -45,12 +45,48 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     def run(*args: str) -> None:
         subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=60)
 
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-        "-days", "1", "-subj", "/CN=cronos-test-ca")  # fmt: skip
-    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key", "-out", "client.csr",
-        "-subj", "/CN=cronos-worker")  # fmt: skip
-    run("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "client.pem", "-days", "1")  # fmt: skip
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=cronos-test-ca",
+    )
+    run(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "client.key",
+        "-out",
+        "client.csr",
+        "-subj",
+        "/CN=cronos-worker",
+    )
+    run(
+        "x509",
+        "-req",
+        "-in",
+        "client.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "client.pem",
+        "-days",
+        "1",
+    )
     return {"ca": d / "ca.pem", "cert": d / "client.pem", "key": d / "client.key"}
 
 
@@ -60,11 +96,14 @@ def test_sasl_ssl_settings_from_env(
     secret = tmp_path / "sasl_password"
     secret.write_text(SASL_PASSWORD + "\n")
     for name, value in {
-        "SECURITY_PROTOCOL": "SASL_SSL", "SASL_MECHANISM": "SCRAM-SHA-512",
-        "SASL_USERNAME": "cronos", "SASL_PASSWORD_FILE": str(secret),
-        "SSL_CAFILE": str(tls_files["ca"]), "SSL_CERTFILE": str(tls_files["cert"]),
+        "SECURITY_PROTOCOL": "SASL_SSL",
+        "SASL_MECHANISM": "SCRAM-SHA-512",
+        "SASL_USERNAME": "cronos",
+        "SASL_PASSWORD_FILE": str(secret),
+        "SSL_CAFILE": str(tls_files["ca"]),
+        "SSL_CERTFILE": str(tls_files["cert"]),
         "SSL_KEYFILE": str(tls_files["key"]),
-    }.items():  # fmt: skip
+    }.items():
         monkeypatch.setenv(f"CRONOS_KAFKA_{name}", value)
     kafka = KafkaSettings()
     auth = kafka.client_auth()
@@ -74,8 +113,9 @@ def test_sasl_ssl_settings_from_env(
     context = auth["ssl_context"]
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
-    assert any(c["subject"] == ((("commonName", "cronos-test-ca"),),)
-               for c in context.get_ca_certs())  # fmt: skip
+    assert any(
+        c["subject"] == ((("commonName", "cronos-test-ca"),),) for c in context.get_ca_certs()
+    )
     creds = broker_credentials(kafka)
     assert isinstance(creds, faust.SASLCredentials)
     assert creds.mechanism.value == "SCRAM-SHA-512" and creds.password == SASL_PASSWORD
@@ -91,8 +131,11 @@ def test_ssl_only_and_plaintext(tls_files: dict[str, Path]) -> None:
     assert "sasl_mechanism" not in ssl_only.client_auth()
     plain = KafkaSettings()
     assert plain.client_auth() == {} and broker_credentials(plain) is None
-    sasl = KafkaSettings(security_protocol="SASL_PLAINTEXT", sasl_username="u",
-                         sasl_password=SecretStr(SASL_PASSWORD))  # fmt: skip
+    sasl = KafkaSettings(
+        security_protocol="SASL_PLAINTEXT",
+        sasl_username="u",
+        sasl_password=SecretStr(SASL_PASSWORD),
+    )
     assert sasl.client_auth()["ssl_context"] is None
     assert sasl.client_auth()["sasl_plain_password"] == SASL_PASSWORD
 
@@ -116,8 +159,9 @@ def test_unreadable_secrets_name_the_file_not_the_content(tmp_path: Path) -> Non
     kafka = KafkaSettings(security_protocol="SSL", ssl_cafile=tmp_path / "missing.pem")
     with pytest.raises(SettingsError):
         kafka.ssl_context()
-    sasl = KafkaSettings(security_protocol="SASL_PLAINTEXT", sasl_username="u",
-                         sasl_password_file=tmp_path / "nope")  # fmt: skip
+    sasl = KafkaSettings(
+        security_protocol="SASL_PLAINTEXT", sasl_username="u", sasl_password_file=tmp_path / "nope"
+    )
     with pytest.raises(SettingsError, match="nope"):
         sasl.sasl_secret()
 
@@ -125,8 +169,11 @@ def test_unreadable_secrets_name_the_file_not_the_content(tmp_path: Path) -> Non
 async def test_redis_tls_url_and_password_file(tmp_path: Path, tls_files: dict[str, Path]) -> None:
     secret = tmp_path / "redis_password"
     secret.write_text(REDIS_PASSWORD)
-    settings = RedisSettings(url=SecretStr("rediss://cache.internal:6380/2"),
-                             password_file=secret, ssl_ca_certs=tls_files["ca"])  # fmt: skip
+    settings = RedisSettings(
+        url=SecretStr("rediss://cache.internal:6380/2"),
+        password_file=secret,
+        ssl_ca_certs=tls_files["ca"],
+    )
     store = VersionStore.from_settings(settings)
     try:
         kwargs = store._redis.connection_pool.connection_kwargs

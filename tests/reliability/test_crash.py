@@ -7,7 +7,6 @@ import random
 
 import pytest
 
-from tests.e2e.conftest import Deployment
 from tests.reliability.harness import (
     LoadGenerator,
     Scale,
@@ -15,6 +14,7 @@ from tests.reliability.harness import (
     modbus_frames,
     record_figures,
 )
+from tests.support.deployment import Deployment
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.timeout(600)]
 

@@ -47,28 +47,37 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=SLOW
 TYPED = (EngineError, StreamsError)
 
 MODBUS = ProtocolSpecification(
-    protocol_id="modbus", protocol_type=ProtocolType.MODBUS, framing=Framing.MODBUS_TCP,
-    direction="response", fields=[],
-)  # fmt: skip
+    protocol_id="modbus",
+    protocol_type=ProtocolType.MODBUS,
+    framing=Framing.MODBUS_TCP,
+    direction="response",
+    fields=[],
+)
 MQTT = ProtocolSpecification(
-    protocol_id="mqtt", protocol_type=ProtocolType.MQTT, framing=Framing.MQTT_PUBLISH,
+    protocol_id="mqtt",
+    protocol_type=ProtocolType.MQTT,
+    framing=Framing.MQTT_PUBLISH,
     version="3.1.1",
-    fields=[ProtocolField(name="topic", field_type=FieldType.STRING),
-            ProtocolField(name="level", field_type=FieldType.FLOAT),
-            ProtocolField(name="alarm", field_type=FieldType.BOOLEAN)],
-)  # fmt: skip
-LAYOUT = ProtocolSpecification(
-    protocol_id="dev", protocol_type=ProtocolType.CUSTOM,
     fields=[
-        ProtocolField(name="kind", field_type=FieldType.ENUM, length=1,
-                      enum_values={"a": 1, "b": 7}),
+        ProtocolField(name="topic", field_type=FieldType.STRING),
+        ProtocolField(name="level", field_type=FieldType.FLOAT),
+        ProtocolField(name="alarm", field_type=FieldType.BOOLEAN),
+    ],
+)
+LAYOUT = ProtocolSpecification(
+    protocol_id="dev",
+    protocol_type=ProtocolType.CUSTOM,
+    fields=[
+        ProtocolField(
+            name="kind", field_type=FieldType.ENUM, length=1, enum_values={"a": 1, "b": 7}
+        ),
         ProtocolField(name="count", field_type=FieldType.INTEGER, length=2, signed=True),
         ProtocolField(name="temp", field_type=FieldType.FLOAT, length=4),
         ProtocolField(name="ok", field_type=FieldType.BOOLEAN, length=1),
         ProtocolField(name="name", field_type=FieldType.STRING, length=8),
         ProtocolField(name="blob", field_type=FieldType.BINARY),
     ],
-)  # fmt: skip
+)
 
 # Real-looking prefixes make the fuzzer reach past the first length check.
 MBAP = b"\x00\x01\x00\x00\x00\x07\x01\x03\x04\x00\x0a\x00\x0b"
@@ -78,12 +87,16 @@ frames = st.one_of(
     st.binary(max_size=64).map(lambda tail: b"\x30" + bytes([len(tail) % 256]) + tail),
 )
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats()
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats()
     | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
-)  # fmt: skip
+)
 
 
 @pytest.mark.parametrize("spec", [MODBUS, MQTT, LAYOUT], ids=["modbus", "mqtt", "layout"])
@@ -102,10 +115,30 @@ def test_codec_parse_raises_only_typed_errors(spec: ProtocolSpecification, data:
 
 @pytest.mark.parametrize("spec", [MODBUS, MQTT, LAYOUT], ids=["modbus", "mqtt", "layout"])
 @FUZZ
-@given(values=st.dictionaries(st.sampled_from(["transaction_id", "unit_id", "function_code",
-                                                "data", "topic", "level", "alarm", "kind",
-                                                "count", "temp", "ok", "name", "blob", "qos"]),
-                              json_values | st.binary(max_size=20), max_size=8))  # fmt: skip
+@given(
+    values=st.dictionaries(
+        st.sampled_from(
+            [
+                "transaction_id",
+                "unit_id",
+                "function_code",
+                "data",
+                "topic",
+                "level",
+                "alarm",
+                "kind",
+                "count",
+                "temp",
+                "ok",
+                "name",
+                "blob",
+                "qos",
+            ]
+        ),
+        json_values | st.binary(max_size=20),
+        max_size=8,
+    )
+)
 def test_codec_build_raises_only_typed_errors(
     spec: ProtocolSpecification, values: dict[str, Any]
 ) -> None:
@@ -192,9 +225,13 @@ def test_verify_signed_garbage_raises_only_rejections(doc: dict[str, Any]) -> No
 
 
 @FUZZ
-@given(item=st.one_of(json_values, st.tuples(st.binary(max_size=40), json_values),
-                      st.fixed_dictionaries({"frame_hex": st.text(max_size=20),
-                                             "fields": json_values})))  # fmt: skip
+@given(
+    item=st.one_of(
+        json_values,
+        st.tuples(st.binary(max_size=40), json_values),
+        st.fixed_dictionaries({"frame_hex": st.text(max_size=20), "fields": json_values}),
+    )
+)
 def test_coerce_frame_raises_only_dataset_errors(item: Any) -> None:
     with contextlib.suppress(*TYPED):
         coerce_frame(item, max_bytes=64)

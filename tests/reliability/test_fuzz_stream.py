@@ -10,26 +10,27 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from engine.translation.pcap import modbus_adus
-from tests.e2e.conftest import Deployment
-from tests.integration.stream.support import produce
 from tests.reliability.harness import Record, Scale, Tally, record_figures
+from tests.support.deployment import Deployment
+from tests.support.paths import MODBUS_CAPTURE
+from tests.support.stream import produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.timeout(900)]
 
-CAPTURE = Path(__file__).parents[1] / "data" / "captures" / "modbus" / "iti__modbus_test.pcap"
+CAPTURE = MODBUS_CAPTURE
 MAX_FRAME = 512  # CRONOS_MAX_FRAME_BYTES of the e2e deployment
 
 
 def mutate(rng: random.Random, real: list[bytes], i: int) -> tuple[str, bytes]:
     """One hostile frame and the name of the mutation that made it."""
     base = bytearray(rng.choice(real))
-    kind = rng.choice(["flip", "flip", "truncate", "extend", "length", "huge", "random", "empty",
-                       "real"])  # fmt: skip
+    kind = rng.choice(
+        ["flip", "flip", "truncate", "extend", "length", "huge", "random", "empty", "real"]
+    )
     if kind == "flip":
         for _ in range(rng.randint(1, 8)):
             base[rng.randrange(len(base))] ^= 1 << rng.randrange(8)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import Deployment
-from tests.integration.stream.support import produce
 from tests.reliability.harness import (
     LoadGenerator,
     Scale,
@@ -15,6 +13,8 @@ from tests.reliability.harness import (
     terminate,
     until,
 )
+from tests.support.deployment import Deployment
+from tests.support.stream import produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.timeout(400)]
 

@@ -1,9 +1,9 @@
 """Hostile control commands and artifacts against a running worker process.
 
 Already covered elsewhere (not repeated here): unsigned, forged signature, stale and replayed
-commands and a checksum mismatch (tests/integration/stream/test_control.py); pickle, truncated
-and checksum refusals in the engine (tests/unit/detection/test_checkpoint.py); rules-file
-refusals in the store (tests/unit/translation/test_store.py). This module sends what those do
+commands and a checksum mismatch (tests/streams/control/test_control.py); pickle, truncated
+and checksum refusals in the engine (tests/engine/detection/test_checkpoint.py); rules-file
+refusals in the store (tests/engine/translation/test_store.py). This module sends what those do
 not, through the control topic of a real worker, and checks that each is refused with a reason,
 nothing is loaded, the pointer does not move and frames keep being stamped with the old version.
 """
@@ -29,9 +29,9 @@ from streams.control.events import ControlEvent
 from streams.control.settings import RedisSettings
 from streams.control.state import VersionStore
 from streams.edge.default_rules import modbus_to_mqtt_rules, save_worker_rules
-from tests.e2e.conftest import Deployment
-from tests.integration.stream.support import HMAC_KEY, TopicReader, produce, shared_artifacts
 from tests.reliability.harness import Record, Tally, modbus_frames
+from tests.support.deployment import Deployment
+from tests.support.stream import HMAC_KEY, TopicReader, produce, shared_artifacts
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.timeout(240)]
 
@@ -111,25 +111,42 @@ def _hostile() -> dict[str, tuple[bytes, str]]:
     """name → (wire bytes, expected refusal reason)."""
     detector = {"component": "field_detector"}
     return {
-        "oversized": (_signed({"action": "swap", **detector,
-                               "target": {"version": "1.1.0", "reason": "x" * 20_000}}),
-                      "oversized"),
+        "oversized": (
+            _signed(
+                {
+                    "action": "swap",
+                    **detector,
+                    "target": {"version": "1.1.0", "reason": "x" * 20_000},
+                }
+            ),
+            "oversized",
+        ),
         "malformed_json": (b'{"id": "x", "action": swap', "malformed"),
         "not_an_object": (b"[1, 2, 3]", "malformed"),
-        "unknown_action": (_signed({"action": "format_disk", **detector,
-                                    "target": {"version": "1.1.0"}}), "unknown_action"),
-        "path_traversal": (_signed({"action": "swap", **detector,
-                                    "target": {"version": "../../x"}}), "bad_version"),
+        "unknown_action": (
+            _signed({"action": "format_disk", **detector, "target": {"version": "1.1.0"}}),
+            "unknown_action",
+        ),
+        "path_traversal": (
+            _signed({"action": "swap", **detector, "target": {"version": "../../x"}}),
+            "bad_version",
+        ),
         "symlink_outside_root": (_cmd("swap", {"version": "7.7.7"}), "path_outside_root"),
         "pickle_payload": (_cmd("swap", {"version": "6.6.6"}), "load_failed"),
         "truncated_checkpoint": (_cmd("swap", {"version": "5.5.5"}), "load_failed"),
-        "rules_extra_key": (_cmd("swap", {"version": "3.0.0", "pair": PAIR},
-                                 "translation_rules"), "load_failed"),
-        "rules_wrong_type": (_cmd("swap", {"version": "3.0.1", "pair": PAIR},
-                                  "translation_rules"), "load_failed"),
-        "rules_extra_top_key": (_cmd("swap", {"version": "3.0.2", "pair": PAIR},
-                                     "translation_rules"), "load_failed"),
-    }  # fmt: skip
+        "rules_extra_key": (
+            _cmd("swap", {"version": "3.0.0", "pair": PAIR}, "translation_rules"),
+            "load_failed",
+        ),
+        "rules_wrong_type": (
+            _cmd("swap", {"version": "3.0.1", "pair": PAIR}, "translation_rules"),
+            "load_failed",
+        ),
+        "rules_extra_top_key": (
+            _cmd("swap", {"version": "3.0.2", "pair": PAIR}, "translation_rules"),
+            "load_failed",
+        ),
+    }
 
 
 def test_the_payload_is_live(artifact_root: Path, tmp_path: Path) -> None:
@@ -177,8 +194,9 @@ async def test_hostile_commands_are_refused_and_nothing_moves(
     dep.check_alive()
     assert not (artifact_root.parent / "PWNED").exists(), "the checkpoint's payload ran"
     assert {r["detector_version"] for r in tally.results} == {"1.0.0"}
-    store_ = VersionStore.from_settings(RedisSettings(url=SecretStr(redis_url),
-                                                      key_prefix=redis_prefix))  # fmt: skip
+    store_ = VersionStore.from_settings(
+        RedisSettings(url=SecretStr(redis_url), key_prefix=redis_prefix)
+    )
     try:
         det = await store_.get_active("field_detector")
         rules = await store_.get_active("translation_rules", PAIR)

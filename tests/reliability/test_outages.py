@@ -23,8 +23,6 @@ from pydantic import SecretStr
 from streams.control.events import ControlEvent
 from streams.control.settings import RedisSettings
 from streams.control.state import VersionPointer, VersionStore
-from tests.e2e.conftest import Deployment
-from tests.integration.stream.support import TopicReader, command, produce
 from tests.reliability.harness import (
     LoadGenerator,
     RedisProcess,
@@ -35,6 +33,8 @@ from tests.reliability.harness import (
     record_figures,
     until,
 )
+from tests.support.deployment import Deployment
+from tests.support.stream import TopicReader, command, produce
 from workers.devstack.probes import free_port
 from workers.devstack.stack import DevStack, DevStackConfig, TopicSpec
 
@@ -46,8 +46,11 @@ def own_broker(deployment: Deployment, redis_url: str, tmp_path: Path) -> Iterat
     """A tansu of this test's own with the deployment's topics; yields its pid."""
     parts = {"raw": 2, "results": 2}
     topics = tuple(TopicSpec(name, parts.get(kind, 1)) for kind, name in deployment.topics.items())
-    stack = DevStack(DevStackConfig(kafka_port=0, redis_url=redis_url, topics=topics,
-                                    state_dir=tmp_path / "stack"))  # fmt: skip
+    stack = DevStack(
+        DevStackConfig(
+            kafka_port=0, redis_url=redis_url, topics=topics, state_dir=tmp_path / "stack"
+        )
+    )
     endpoints = stack.start()
     deployment.env["CRONOS_KAFKA_BROKER"] = endpoints.kafka_bootstrap
     try:
@@ -59,8 +62,11 @@ def own_broker(deployment: Deployment, redis_url: str, tmp_path: Path) -> Iterat
 
 def _metric(port: int, name: str) -> float:
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    return sum(float(line.split()[-1]) for line in text.splitlines()
-               if line.startswith(name) and not line.startswith("#"))  # fmt: skip
+    return sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith(name) and not line.startswith("#")
+    )
 
 
 async def test_broker_frozen_then_resumed(
@@ -122,8 +128,9 @@ async def test_redis_down_then_back(
 ) -> None:
     dep, broker = deployment, deployment.env["CRONOS_KAFKA_BROKER"]
     prefix = dep.env["CRONOS_REDIS_KEY_PREFIX"]
-    settings = RedisSettings(url=SecretStr(own_redis.url), key_prefix=prefix,
-                             socket_timeout_s=1, connect_timeout_s=1)  # fmt: skip
+    settings = RedisSettings(
+        url=SecretStr(own_redis.url), key_prefix=prefix, socket_timeout_s=1, connect_timeout_s=1
+    )
     dep.start("w1")
     records = modbus_frames(int(40 * (scale.redis_outage_s + 20)), "redis-")
     async with Tally(broker, dep.topics) as tally, TopicReader(broker, dep.topics["events"]) as ev:
@@ -156,9 +163,12 @@ async def test_redis_down_then_back(
                 ptr = await store.get_active("field_detector")
                 assert ptr is not None and ptr.version == "1.0.0"
                 target = dep.env["CRONOS_ARTIFACT_ROOT"] + "/field_detector/"
-                moved = VersionPointer("1.1.0", target + "field_detector_v1.1.0_latest.pt",
-                                       _sha(target + "field_detector_v1.1.0_latest.pt"),
-                                       "reliability-other-replica")  # fmt: skip
+                moved = VersionPointer(
+                    "1.1.0",
+                    target + "field_detector_v1.1.0_latest.pt",
+                    _sha(target + "field_detector_v1.1.0_latest.pt"),
+                    "reliability-other-replica",
+                )
                 assert await store.compare_and_set_active("field_detector", None, "1.0.0", moved)
             finally:
                 await store.aclose()

@@ -15,9 +15,9 @@ from collections import defaultdict
 import pytest
 
 from streams.control.events import ControlEvent
-from tests.e2e.conftest import Deployment
-from tests.integration.stream.support import TopicReader, command, produce
 from tests.reliability.harness import LoadGenerator, Scale, Tally, modbus_frames, record_figures
+from tests.support.deployment import Deployment
+from tests.support.stream import TopicReader, command, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.timeout(600)]
 

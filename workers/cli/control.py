@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import typer
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from rich.console import Console
 from rich.table import Table
 
@@ -21,6 +21,8 @@ from streams.control.command import new_command
 from streams.control.events import ControlEvent
 from streams.control.settings import ControlSettings, RedisSettings
 from streams.control.state import VersionStore
+from streams.errors import KafkaSetupError
+from streams.kafka import assign_all
 from streams.worker.settings import KafkaSettings
 from workers.cli.drill import drill
 
@@ -38,7 +40,11 @@ def _issue(action: str, component: str, target: dict[str, Any], wait: int, timeo
     key = ControlSettings().hmac_key()
     issuer = f"{getpass.getuser()}@{socket.gethostname()}"
     cmd, raw = new_command(action, component, target, issuer, key)
-    events = asyncio.run(_publish_and_wait(KafkaSettings(), raw, str(cmd.id), wait, timeout))
+    try:
+        events = asyncio.run(_publish_and_wait(KafkaSettings(), raw, str(cmd.id), wait, timeout))
+    except KafkaSetupError as exc:  # e.g. no events topic: nothing was published
+        console.print(f"[red]not issued:[/] {exc}")
+        raise typer.Exit(2) from exc
     console.print(f"issued {action} {component} {target} as [bold]{cmd.id}[/]")
     if wait:
         _print_events(events)
@@ -53,12 +59,7 @@ async def _publish_and_wait(
     await consumer.start()
     try:
         # Pin the events position before publishing, so no event can slip past us.
-        parts = consumer.partitions_for_topic(kafka.topic_control_events) or {0}
-        tps = [TopicPartition(kafka.topic_control_events, p) for p in parts]
-        consumer.assign(tps)
-        await consumer.seek_to_end(*tps)
-        for tp in tps:
-            await consumer.position(tp)
+        await assign_all(consumer, kafka.topic_control_events)
         producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all")
         await producer.start()
         try:
@@ -83,27 +84,39 @@ def _print_events(events: list[ControlEvent]) -> None:
     for e in events:
         colour = "green" if e.outcome == "applied" else "red"
         table.add_row(
-            e.worker_id, f"[{colour}]{e.outcome}[/]", e.reason or "", e.from_version or "",
-            e.to_version or "", "yes" if e.pointer_changed else "",
+            e.worker_id,
+            f"[{colour}]{e.outcome}[/]",
+            e.reason or "",
+            e.from_version or "",
+            e.to_version or "",
+            "yes" if e.pointer_changed else "",
             f"{e.timings_ms.get('total', 0):.0f}",
-        )  # fmt: skip
+        )
     console.print(table)
 
 
 @control_app.command()
 def swap(
-    version: str, component: str = COMPONENT, pair: str = PAIR, min_f1: float | None = None,
-    wait: int = WAIT, timeout: float = TIMEOUT,
-) -> None:  # fmt: skip
+    version: str,
+    component: str = COMPONENT,
+    pair: str = PAIR,
+    min_f1: float | None = None,
+    wait: int = WAIT,
+    timeout: float = TIMEOUT,
+) -> None:
     """Validate VERSION and swap it in on every worker."""
     _issue("swap", component, {"version": version, "pair": pair, "min_f1": min_f1}, wait, timeout)
 
 
 @control_app.command()
 def promote(
-    version: str, component: str = COMPONENT, pair: str = PAIR, min_f1: float | None = None,
-    wait: int = WAIT, timeout: float = TIMEOUT,
-) -> None:  # fmt: skip
+    version: str,
+    component: str = COMPONENT,
+    pair: str = PAIR,
+    min_f1: float | None = None,
+    wait: int = WAIT,
+    timeout: float = TIMEOUT,
+) -> None:
     """Like swap, and record VERSION as known-good."""
     _issue(
         "promote", component, {"version": version, "pair": pair, "min_f1": min_f1}, wait, timeout
@@ -112,9 +125,12 @@ def promote(
 
 @control_app.command()
 def rollback(
-    steps: int = 1, component: str = COMPONENT, pair: str = PAIR,
-    wait: int = WAIT, timeout: float = TIMEOUT,
-) -> None:  # fmt: skip
+    steps: int = 1,
+    component: str = COMPONENT,
+    pair: str = PAIR,
+    wait: int = WAIT,
+    timeout: float = TIMEOUT,
+) -> None:
     """Go back STEPS activations in the history (validated)."""
     _issue("rollback", component, {"steps": steps, "pair": pair}, wait, timeout)
 
@@ -122,8 +138,11 @@ def rollback(
 @control_app.command("emergency-rollback")
 def emergency_rollback(
     version: str = typer.Option(None, help="Version to force (default: known-good)."),
-    component: str = COMPONENT, pair: str = PAIR, wait: int = WAIT, timeout: float = TIMEOUT,
-) -> None:  # fmt: skip
+    component: str = COMPONENT,
+    pair: str = PAIR,
+    wait: int = WAIT,
+    timeout: float = TIMEOUT,
+) -> None:
     """Force the known-good (or given) version, skipping validation."""
     _issue("emergency_rollback", component, {"version": version, "pair": pair}, wait, timeout)
 
@@ -164,8 +183,16 @@ def history(component: str = COMPONENT, pair: str = PAIR, limit: int = 20) -> No
 
     table = Table("at", "action", "from", "to", "outcome", "reason", "command", "issuer")
     for h in asyncio.run(read()):
-        table.add_row(str(h.at), h.action, h.from_version or "", h.to_version or "", h.outcome,
-                      h.reason or "", h.command_id, h.issuer)  # fmt: skip
+        table.add_row(
+            str(h.at),
+            h.action,
+            h.from_version or "",
+            h.to_version or "",
+            h.outcome,
+            h.reason or "",
+            h.command_id,
+            h.issuer,
+        )
     console.print(table)
 
 

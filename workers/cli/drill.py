@@ -83,11 +83,19 @@ def render(report: DrillReport, out: Console) -> None:
     out.print(swaps)
     frames = Table("sent", "results", "dead letters", "duplicates", "lost", title="probe frames")
     lost = f"[red]{report.lost}[/]" if report.lost else "0"
-    frames.add_row(str(report.sent), str(report.results), str(report.dead_letters),
-                   str(report.duplicates), lost)  # fmt: skip
+    frames.add_row(
+        str(report.sent),
+        str(report.results),
+        str(report.dead_letters),
+        str(report.duplicates),
+        lost,
+    )
     out.print(frames)
-    versions = Table("partition", "versions that stamped results, in offset order (results)",
-                     title="versions seen")  # fmt: skip
+    versions = Table(
+        "partition",
+        "versions that stamped results, in offset order (results)",
+        title="versions seen",
+    )
     for part, seq in sorted(report.sequences.items()):
         versions.add_row(str(part), " → ".join(f"{v} ({n})" for v, n in seq))
     out.print(versions)

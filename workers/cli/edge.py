@@ -75,8 +75,12 @@ def ingest_modbus(
         polls = [parse_poll(p) for p in poll]
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--poll") from exc
-    _env(CRONOS_KAFKA_BROKER=broker, CRONOS_MODBUS_TOPIC=topic, CRONOS_MODBUS_SOURCE=source,
-         CRONOS_MODBUS_TARGET=target)  # fmt: skip
+    _env(
+        CRONOS_KAFKA_BROKER=broker,
+        CRONOS_MODBUS_TOPIC=topic,
+        CRONOS_MODBUS_SOURCE=source,
+        CRONOS_MODBUS_TARGET=target,
+    )
     settings, kafka = IngestSettings(), KafkaSettings()
     _serve_metrics(metrics_port)
     stop = asyncio.Event()
@@ -91,8 +95,10 @@ def ingest_modbus(
         finally:
             await publisher.stop()
             s = ingest.stats
-            console.print(f"polls ok {s.polls_ok}, failed {s.polls_failed}, connects "
-                          f"{s.connects}, frames {publisher.sent}")  # fmt: skip
+            console.print(
+                f"polls ok {s.polls_ok}, failed {s.polls_failed}, connects "
+                f"{s.connects}, frames {publisher.sent}"
+            )
 
     _run(main(), stop)
 
@@ -118,8 +124,9 @@ def send(
         publisher = RawPublisher(kafka.bootstrap_servers, topic)
         await publisher.start()
         try:
-            return await replay(capture, publisher, speed=None if fast else speed, port=port,
-                                target=target or None)  # fmt: skip
+            return await replay(
+                capture, publisher, speed=None if fast else speed, port=port, target=target or None
+            )
         finally:
             await publisher.stop()
 
@@ -143,9 +150,14 @@ def mqtt_sink(
     from streams.edge.settings import MqttSettings, SinkSettings
     from streams.worker.settings import KafkaSettings
 
-    _env(CRONOS_KAFKA_BROKER=broker, CRONOS_MQTT_HOST=mqtt_host, CRONOS_MQTT_PORT=mqtt_port,
-         CRONOS_SINK_TOPIC=topic, CRONOS_SINK_QOS=qos,
-         CRONOS_SINK_RETAIN=None if retain is None else str(retain).lower())  # fmt: skip
+    _env(
+        CRONOS_KAFKA_BROKER=broker,
+        CRONOS_MQTT_HOST=mqtt_host,
+        CRONOS_MQTT_PORT=mqtt_port,
+        CRONOS_SINK_TOPIC=topic,
+        CRONOS_SINK_QOS=qos,
+        CRONOS_SINK_RETAIN=None if retain is None else str(retain).lower(),
+    )
     mqtt, sink, kafka = MqttSettings(), SinkSettings(), KafkaSettings()
     _serve_metrics(metrics_port)
     stop = asyncio.Event()
@@ -181,8 +193,10 @@ def mqtt_tail(
             console.print(f"tailing {', '.join(topic)} on {mqtt.describe()}")
             async for msg in client.messages:
                 payload = msg.payload if isinstance(msg.payload, bytes) else str(msg.payload)
-                out.print(f"[cyan]{msg.topic}[/] q{msg.qos}{' R' if msg.retain else ''} "
-                          f"{_show(payload)}", highlight=False)  # fmt: skip
+                out.print(
+                    f"[cyan]{msg.topic}[/] q{msg.qos}{' R' if msg.retain else ''} {_show(payload)}",
+                    highlight=False,
+                )
                 seen += 1
                 if count and seen >= count:
                     return

@@ -34,16 +34,35 @@ def _num(value: float | None, fmt: str = "{:.3f}") -> str:
 def render(rows: list[Row]) -> Table:
     """The table for ``(component, version, mark, [figures per window])`` rows."""
     table = Table(title=f"CRONOS metric windows · {time.strftime('%H:%M:%S')}")
-    for col in ("component", "version", "", "window", "frames", "errors", "avg ms", "p95 ms",
-                "success", "confidence", "accuracy"):  # fmt: skip
+    for col in (
+        "component",
+        "version",
+        "",
+        "window",
+        "frames",
+        "errors",
+        "avg ms",
+        "p95 ms",
+        "success",
+        "confidence",
+        "accuracy",
+    ):
         table.add_column(col, justify="right" if col not in ("component", "version") else "left")
     for component, version, mark, figs in rows:
         for (label, _), f in zip(WINDOWS, figs, strict=True):
             table.add_row(
-                component, version, mark, label, str(f.count), str(f.errors),
-                _num(f.avg_latency_ms()), _num(f.latency_quantile(0.95), "{:g}"),
-                _num(f.success_rate()), _num(f.avg_confidence()), _num(f.avg_accuracy()),
-            )  # fmt: skip
+                component,
+                version,
+                mark,
+                label,
+                str(f.count),
+                str(f.errors),
+                _num(f.avg_latency_ms()),
+                _num(f.latency_quantile(0.95), "{:g}"),
+                _num(f.success_rate()),
+                _num(f.avg_confidence()),
+                _num(f.avg_accuracy()),
+            )
             component, version, mark = "", "", ""
     return table
 
@@ -58,9 +77,10 @@ async def collect(windows: MetricWindows, store: VersionStore) -> list[Row]:
         mark = ""
         if component == "field_detector":
             mark = " ".join(
-                name for name, ptr in (("active", active), ("good", good))
+                name
+                for name, ptr in (("active", active), ("good", good))
                 if ptr is not None and ptr.version == version
-            )  # fmt: skip
+            )
         rows.append((component, version, mark, figs))
     return rows
 

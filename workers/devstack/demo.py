@@ -88,8 +88,13 @@ async def prepare_artifacts(root: Path) -> str:
         detector = FieldDetector(
             Config(detector=DetectorSettings(embedding_dim=16, hidden_size=32, num_layers=1))
         )
-        detector.train(generate("modbus", 600, 1), generate("modbus", 150, 2), num_epochs=8,
-                       learning_rate=5e-3, batch_size=32)  # fmt: skip
+        detector.train(
+            generate("modbus", 600, 1),
+            generate("modbus", 150, 2),
+            num_epochs=8,
+            learning_rate=5e-3,
+            batch_size=32,
+        )
         await detector.save_model(target)
         origin = "no shipped model found: trained a small one on synthetic Modbus frames"
     if not list((root / "translation_rules").glob("*modbus_to_mqtt*.json")):
@@ -146,11 +151,19 @@ async def activate_rules(kafka: KafkaSettings, key: bytes) -> dict:
     A worker applies only commands issued after it started (earlier ones are covered by the
     Redis pointer it reconciles to), so the command goes out after the worker's first event.
     """
-    cmd, raw = new_command("swap", "translation_rules",
-                           {"version": RULES_VERSION, "pair": "modbus->mqtt"},
-                           "make-run@localhost", key)  # fmt: skip
-    events = AIOKafkaConsumer(kafka.topic_control_events, bootstrap_servers=kafka.bootstrap_servers,
-                              auto_offset_reset="earliest", enable_auto_commit=False)  # fmt: skip
+    cmd, raw = new_command(
+        "swap",
+        "translation_rules",
+        {"version": RULES_VERSION, "pair": "modbus->mqtt"},
+        "make-run@localhost",
+        key,
+    )
+    events = AIOKafkaConsumer(
+        kafka.topic_control_events,
+        bootstrap_servers=kafka.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await events.start()
     try:
         async with asyncio.timeout(180):
@@ -174,16 +187,22 @@ def _describe(result: dict) -> str:
     fields = " ".join(f"{f['type']}[{f['start']}:{f['end']}]" for f in result.get("fields", []))
     tr = result.get("translation")
     where = f" → [magenta]{tr['target']}[/] rules v{tr['rules_version']}" if tr else ""
-    return (f"[dim]{result.get('frame_id', '')[:24]:<24}[/] {result.get('protocol') or '?':<7} "
-            f"model v{result.get('detector_version')} {result.get('latency_ms', 0):.1f} ms  "
-            f"{fields}{where}")  # fmt: skip
+    return (
+        f"[dim]{result.get('frame_id', '')[:24]:<24}[/] {result.get('protocol') or '?':<7} "
+        f"model v{result.get('detector_version')} {result.get('latency_ms', 0):.1f} ms  "
+        f"{fields}{where}"
+    )
 
 
 async def print_results(kafka: KafkaSettings, counts: DemoCounts) -> None:
     """Print every result and dead letter as it arrives."""
-    consumer = AIOKafkaConsumer(kafka.topic_results, kafka.topic_dlq,
-                                bootstrap_servers=kafka.bootstrap_servers,
-                                auto_offset_reset="latest", enable_auto_commit=False)  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        kafka.topic_results,
+        kafka.topic_dlq,
+        bootstrap_servers=kafka.bootstrap_servers,
+        auto_offset_reset="latest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     try:
         async for rec in consumer:
@@ -231,12 +250,16 @@ async def run_demo(state: Path, duration_s: float | None = None) -> DemoCounts:
             mqtt = True
         except WorkersError as exc:
             # The ML loop is still worth showing without the MQTT leg.
-            console.print(f"[yellow]no MQTT broker ({exc}); running without the MQTT leg — "
-                          "install mosquitto (`make deps` as root) or amqtt[/]")  # fmt: skip
+            console.print(
+                f"[yellow]no MQTT broker ({exc}); running without the MQTT leg — "
+                "install mosquitto (`make deps` as root) or amqtt[/]"
+            )
             mqtt = False
-        console.print(f"[bold]Kafka[/] {ends.kafka_bootstrap}  [bold]Redis[/] "
-                      f"{'embedded' if ends.redis_embedded else 'external'}  "
-                      f"[bold]MQTT[/] {broker.address if mqtt else '-'}")  # fmt: skip
+        console.print(
+            f"[bold]Kafka[/] {ends.kafka_bootstrap}  [bold]Redis[/] "
+            f"{'embedded' if ends.redis_embedded else 'external'}  "
+            f"[bold]MQTT[/] {broker.address if mqtt else '-'}"
+        )
         root = state / "artifacts"
         console.print(await prepare_artifacts(root))
         await reset_demo_state(ends.redis_url)
@@ -245,8 +268,9 @@ async def run_demo(state: Path, duration_s: float | None = None) -> DemoCounts:
         proc = subprocess.Popen(
             [sys.executable, "-m", "workers.cli.main", "worker"],
             env=worker_env(ends.kafka_bootstrap, ends.redis_url, root, key, state),
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         # tansu holds a group join for half the session timeout: keep it short (docs/dev-stack.md).
         kafka = KafkaSettings(
             broker=ends.kafka_bootstrap,
@@ -272,11 +296,19 @@ async def run_demo(state: Path, duration_s: float | None = None) -> DemoCounts:
         async with ModbusSimulator(port=0, units=(1,)) as sim:
             publisher = RawPublisher(ends.kafka_bootstrap, kafka.topic_raw)
             await publisher.start()
-            ingest = ModbusIngest("127.0.0.1", sim.port, 1, [parse_poll(p) for p in POLLS],
-                                  publisher, IngestSettings(topic=kafka.topic_raw))  # fmt: skip
+            ingest = ModbusIngest(
+                "127.0.0.1",
+                sim.port,
+                1,
+                [parse_poll(p) for p in POLLS],
+                publisher,
+                IngestSettings(topic=kafka.topic_raw),
+            )
             tasks.append(asyncio.create_task(ingest.run()))
-            console.print(f"polling simulated device 127.0.0.1:{sim.port}: {', '.join(POLLS)}"
-                          "  — Ctrl-C stops everything")  # fmt: skip
+            console.print(
+                f"polling simulated device 127.0.0.1:{sim.port}: {', '.join(POLLS)}"
+                "  — Ctrl-C stops everything"
+            )
             try:
                 await asyncio.wait_for(watcher, duration_s)  # raises if the worker dies
             except TimeoutError:
@@ -309,7 +341,9 @@ def run_blocking(state: Path, duration_s: float | None = None) -> DemoCounts:
     except KeyboardInterrupt:
         console.print("stopped")
     elapsed = time.monotonic() - counts.started
-    console.print(f"[bold]{counts.results}[/] results ({counts.translated} translated), "
-                  f"{counts.dead_letters} dead letters, {counts.mqtt_messages} MQTT messages "
-                  f"in {elapsed:.0f} s")  # fmt: skip
+    console.print(
+        f"[bold]{counts.results}[/] results ({counts.translated} translated), "
+        f"{counts.dead_letters} dead letters, {counts.mqtt_messages} MQTT messages "
+        f"in {elapsed:.0f} s"
+    )
     return counts

@@ -129,9 +129,14 @@ class MqttBroker:
         argv = self._argv()
         self._log = self.log_file.open("ab")
         # A session of its own: Ctrl-C in the shell that started the stack must not stop it.
-        self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log,
-                                      stderr=subprocess.STDOUT, env=child_env(),
-                                      start_new_session=True)  # fmt: skip
+        self._proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=child_env(),
+            start_new_session=True,
+        )
         self.pid_file.write_text(f"{self._proc.pid}\n")
         deadline = time.monotonic() + self.config.start_timeout_s
         while not mqtt_ready(self.config.host, self.port):

@@ -19,14 +19,20 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import redis
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from streams.errors import KafkaSetupError
+from streams.kafka import ensure_topics
 from workers.errors import DevStackError
 
-_TOPIC_ALREADY_EXISTS = 36  # Kafka error code; aiokafka's admin reports it instead of raising
 # Variables tansu reads as defaults; a stray one in the user's shell must not reconfigure it.
-_TANSU_ENV = ("CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE",
-              "SCHEMA_REGISTRY", "OTEL_EXPORTER_OTLP_ENDPOINT")  # fmt: skip
+_TANSU_ENV = (
+    "CLUSTER_ID",
+    "LISTENER_URL",
+    "ADVERTISED_LISTENER_URL",
+    "STORAGE_ENGINE",
+    "SCHEMA_REGISTRY",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 T = TypeVar("T")
 
@@ -65,8 +71,10 @@ class GroupTimeouts:
 
     def faust(self) -> dict[str, float]:
         """Keyword arguments for ``faust.App`` (settings)."""
-        return {"broker_session_timeout": self.session_s,
-                "broker_heartbeat_interval": self.heartbeat_s}  # fmt: skip
+        return {
+            "broker_session_timeout": self.session_s,
+            "broker_heartbeat_interval": self.heartbeat_s,
+        }
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -119,25 +127,19 @@ def redis_ping(url: str, timeout_s: float = 0.5) -> bool:
         client.close()
 
 
-async def ensure_topics(bootstrap: str, topics: Iterable[TopicSpec]) -> None:
+async def create_topics(bootstrap: str, topics: Iterable[TopicSpec]) -> None:
     """Create ``topics`` on the broker at ``bootstrap``; existing topics are not an error.
 
     Raises:
-        DevStackError: The broker refused a topic for another reason.
+        DevStackError: The broker refused a topic (the :class:`~streams.errors.KafkaSetupError`
+            as cause).
     """
-    topics = list(topics)
-    if not topics:
-        return
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="cronos-devstack")
-    await admin.start()
     try:
-        new = [NewTopic(t.name, num_partitions=t.partitions, replication_factor=1) for t in topics]
-        response = await admin.create_topics(new)
-    finally:
-        await admin.close()
-    for name, code, message in (e[:3] for e in response.topic_errors):
-        if code not in (0, _TOPIC_ALREADY_EXISTS):
-            raise DevStackError(f"cannot create topic {name!r}: error {code} ({message})")
+        await ensure_topics(
+            bootstrap, {t.name: t.partitions for t in topics}, client_id="cronos-devstack"
+        )
+    except KafkaSetupError as exc:
+        raise DevStackError(str(exc)) from exc
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:

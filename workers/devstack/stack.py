@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from workers.devstack.probes import (
     TopicSpec,
     child_env,
-    ensure_topics,
+    create_topics,
     free_port,
     kafka_ready,
     log_tail,
@@ -128,7 +128,7 @@ class DevStack:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         try:
             bootstrap = self._start_kafka()
-            run_sync(ensure_topics(bootstrap, self.config.topics))
+            run_sync(create_topics(bootstrap, self.config.topics))
             redis_url, embedded = self._start_redis()
         except BaseException:
             self.stop()
@@ -185,8 +185,19 @@ class DevStack:
         db = urlsplit(self.config.redis_url).path.lstrip("/") or "0"
         url = f"redis://{self.config.host}:{port}/{db}"
         state_dir = str(self.config.state_dir.resolve())
-        argv = [redis_server_bin(), "--bind", self.config.host, "--port", str(port),
-                "--save", "", "--appendonly", "no", "--dir", state_dir]  # fmt: skip
+        argv = [
+            redis_server_bin(),
+            "--bind",
+            self.config.host,
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            state_dir,
+        ]
         self._spawn("redis", argv)
         self._wait("redis", url, redis_ping)
         return url
@@ -200,8 +211,18 @@ class DevStack:
     def _start_kafka(self) -> str:
         port = self._claim_port(self.config.kafka_port, "kafka")
         url = f"tcp://{self.config.host}:{port}"
-        argv = [tansu_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-                "--storage-engine", "memory://tansu/", "--cluster-id", "cronos-dev"]  # fmt: skip
+        argv = [
+            tansu_bin(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+            "--cluster-id",
+            "cronos-dev",
+        ]
         self._spawn("kafka", argv)
         bootstrap = f"{self.config.host}:{port}"
         self._wait("kafka", bootstrap, kafka_ready)
@@ -227,9 +248,13 @@ class DevStack:
         self._logs[service] = log
         # A session of its own: Ctrl-C in the shell that ran `dev up` must not kill the stack.
         proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=child_env(),
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=child_env(),
             start_new_session=True,
-        )  # fmt: skip
+        )
         self._children[service] = proc
         self.pid_file(service).write_text(f"{proc.pid}\n")
 
