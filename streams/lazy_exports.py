@@ -10,30 +10,31 @@ name from its home module on first access (PEP 562).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 
 def lazy_exports(
-    package: str, exports: Mapping[str, str]
+    package: str, exports: Mapping[str, Sequence[str]]
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """Build a package's ``__getattr__`` and ``__dir__`` from ``{name: submodule}``.
+    """Build a package's ``__getattr__`` and ``__dir__`` from ``{submodule: names}``.
 
     Args:
         package: The package's ``__name__``.
-        exports: Public name → the submodule (relative to ``package``) that defines it.
+        exports: Submodule (relative to ``package``) → the public names it defines.
 
     Returns:
         ``(__getattr__, __dir__)`` to assign at the package's top level.
     """
+    home = {name: module for module, names in exports.items() for name in names}
 
     def __getattr__(name: str) -> Any:
-        module = exports.get(name)
+        module = home.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         return getattr(importlib.import_module(f"{package}.{module}"), name)
 
     def __dir__() -> list[str]:
-        return sorted(exports)
+        return sorted(home)
 
     return __getattr__, __dir__

@@ -24,7 +24,7 @@ import pytest
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
-from tests.support.deployment import Deployment
+from tests.support.deployment import Deployment, worker_env
 from tests.support.stream import HMAC_KEY, shared_artifacts
 from workers.devstack.probes import (
     GroupTimeouts,
@@ -210,29 +210,19 @@ async def deployment(
         "control": await unique_topic(1, "control"),
         "events": await unique_topic(1, "events"),
     }
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRONOS_")} | {
-        "CRONOS_KAFKA_BROKER": kafka_bootstrap,
-        "CRONOS_KAFKA_GROUP_ID": f"cronos-e2e-{uuid.uuid4().hex[:8]}",
-        "CRONOS_KAFKA_TOPIC_RAW": topics["raw"],
-        "CRONOS_KAFKA_TOPIC_RESULTS": topics["results"],
-        "CRONOS_KAFKA_TOPIC_DLQ": topics["dlq"],
-        "CRONOS_KAFKA_TOPIC_CONTROL": topics["control"],
-        "CRONOS_KAFKA_TOPIC_CONTROL_EVENTS": topics["events"],
-        "CRONOS_KAFKA_SESSION_TIMEOUT_S": "2",
-        "CRONOS_KAFKA_HEARTBEAT_INTERVAL_S": "0.3",
-        "CRONOS_KAFKA_REBALANCE_TIMEOUT_S": "2",
-        "CRONOS_KAFKA_COMMIT_INTERVAL_S": "0.2",
-        "CRONOS_REDIS_URL": redis_url,
-        "CRONOS_REDIS_KEY_PREFIX": redis_prefix,
-        "CRONOS_CONTROL_HMAC_KEY": HMAC_KEY.decode(),
-        "CRONOS_ARTIFACT_ROOT": str(artifact_root),
-        "CRONOS_INITIAL_DETECTOR_VERSION": "1.0.0",
-        "CRONOS_DATA_DIR": str(tmp_path / "data"),
-        "CRONOS_BATCH_SIZE": "16",
-        "CRONOS_BATCH_WINDOW_S": "0.1",
-        "CRONOS_MAX_FRAME_BYTES": "512",
-        "CRONOS_DETECTOR_THREADS": "1",
-    }
+    env = worker_env(
+        bootstrap=kafka_bootstrap,
+        group=f"cronos-e2e-{uuid.uuid4().hex[:8]}",
+        topics=topics,
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
+        hmac_key=HMAC_KEY,
+        artifact_root=artifact_root,
+        data_dir=tmp_path / "data",
+        CRONOS_BATCH_SIZE="16",
+        CRONOS_BATCH_WINDOW_S="0.1",
+        CRONOS_MAX_FRAME_BYTES="512",
+    )
     dep = Deployment(env, topics, tmp_path)
     try:
         yield dep

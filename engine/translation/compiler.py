@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from engine.errors import TranslationError
+from engine.errors import EngineError, TranslationError
 from engine.translation.evaluate import Translator
 from engine.translation.mqtt import MqttPublishCodec, encode_remaining_length
 from engine.translation.rules import (
@@ -109,8 +109,8 @@ def _literal(value: object) -> str:
     return repr(float(value))
 
 
-class _NoFastPath(Exception):
-    pass
+class _NoFastPath(EngineError):
+    """Internal signal: this rule set keeps the interpreter (never escapes ``compile_rules``)."""
 
 
 class _Builder:

@@ -11,25 +11,21 @@ imports :mod:`.command` and :mod:`.settings` alone.
 from streams.lazy_exports import lazy_exports
 
 _EXPORTS = {
-    "Activator": "activation",
-    "ArtifactRoot": "artifact_root",
-    "Candidate": "activation",
-    "CommandTarget": "command",
-    "ControlCommand": "command",
-    "ControlConsumer": "consumer",
-    "ControlEvent": "events",
-    "ControlSettings": "settings",
-    "HistoryEntry": "state",
-    "RedisSettings": "settings",
-    "VersionPointer": "state",
-    "VersionStore": "state",
-    "canonical_json": "command",
-    "compute_signature": "command",
-    "new_command": "command",
-    "redact_url": "settings",
-    "sign": "command",
-    "verify": "command",
-    "verify_sidecar": "artifact_root",
+    "activation": ("Activator", "Candidate"),
+    "artifact_root": ("ArtifactRoot", "verify_sidecar"),
+    "command": (
+        "CommandTarget",
+        "ControlCommand",
+        "canonical_json",
+        "compute_signature",
+        "new_command",
+        "sign",
+        "verify",
+    ),
+    "consumer": ("ControlConsumer",),
+    "events": ("ControlEvent",),
+    "settings": ("ControlSettings", "RedisSettings", "redact_url"),
+    "state": ("HistoryEntry", "VersionPointer", "VersionStore"),
 }
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(name for names in _EXPORTS.values() for name in names)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

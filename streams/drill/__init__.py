@@ -8,14 +8,9 @@ judges that nothing was lost and every worker applied every command in order.
 from streams.lazy_exports import lazy_exports
 
 _EXPORTS = {
-    "DrillConfig": "runner",
-    "DrillError": "runner",
-    "DrillReport": "report",
-    "OutcomeCounter": "probe",
-    "Probe": "probe",
-    "ProbeFrames": "probe",
-    "ProbeLoad": "probe",
-    "run_drill": "runner",
+    "probe": ("OutcomeCounter", "Probe", "ProbeFrames", "ProbeLoad"),
+    "report": ("DrillReport",),
+    "runner": ("DrillConfig", "DrillError", "run_drill"),
 }
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(name for names in _EXPORTS.values() for name in names)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -9,21 +9,13 @@ Modbus → MQTT rule set.
 from streams.lazy_exports import lazy_exports
 
 _EXPORTS = {
-    "IngestSettings": "settings",
-    "ModbusIngest": "modbus_ingest",
-    "MqttLink": "mqtt_client",
-    "MqttSettings": "settings",
-    "MqttSink": "mqtt_sink",
-    "PollSpec": "modbus_ingest",
-    "PublishError": "mqtt_client",
-    "RawPublisher": "raw_publisher",
-    "SinkSettings": "settings",
-    "capture_adus": "pcap_replay",
-    "frame_headers": "raw_publisher",
-    "modbus_to_mqtt_rules": "default_rules",
-    "parse_poll": "modbus_ingest",
-    "replay": "pcap_replay",
-    "save_worker_rules": "default_rules",
+    "default_rules": ("modbus_to_mqtt_rules", "save_worker_rules"),
+    "modbus_ingest": ("ModbusIngest", "PollSpec", "parse_poll"),
+    "mqtt_client": ("MqttLink", "PublishError"),
+    "mqtt_sink": ("MqttSink",),
+    "pcap_replay": ("capture_adus", "replay"),
+    "raw_publisher": ("RawPublisher", "frame_headers"),
+    "settings": ("IngestSettings", "MqttSettings", "SinkSettings"),
 }
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(name for names in _EXPORTS.values() for name in names)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

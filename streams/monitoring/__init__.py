@@ -9,21 +9,15 @@ shared per-version time buckets in Redis; :mod:`.recorder` feeds them from each 
 from streams.lazy_exports import lazy_exports
 
 _EXPORTS = {
-    "Check": "monitor",
-    "Figures": "windows",
-    "MetricWindows": "windows",
-    "Monitor": "monitor",
-    "MonitorSettings": "settings",
-    "Monitoring": "tasks",
-    "Recorder": "recorder",
-    "ShadowEvaluator": "shadow",
-    "StatusSource": "status_page",
-    "ValidationJob": "validation_job",
-    "ValidationResult": "validation_job",
-    "build_app": "status_page",
-    "register_monitoring": "tasks",
-    "serve": "status_page",
-    "set_active_version": "worker_metrics",
+    "monitor": ("Check", "Monitor"),
+    "recorder": ("Recorder",),
+    "settings": ("MonitorSettings",),
+    "shadow": ("ShadowEvaluator",),
+    "status_page": ("StatusSource", "build_app", "serve"),
+    "tasks": ("Monitoring", "register_monitoring"),
+    "validation_job": ("ValidationJob", "ValidationResult"),
+    "windows": ("Figures", "MetricWindows"),
+    "worker_metrics": ("set_active_version",),
 }
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(name for names in _EXPORTS.values() for name in names)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -9,30 +9,17 @@ A batch of frames runs on one model snapshot (:mod:`.registry`), is detected and
 from streams.lazy_exports import lazy_exports
 
 _EXPORTS = {
-    "BatchProcessor": "processor",
-    "BatchReport": "batch_report",
-    "DeadLetter": "deadletter",
-    "Frame": "results",
-    "KafkaSettings": "settings",
-    "LoadedRules": "translator",
-    "ModelRegistry": "registry",
-    "Outcome": "processor",
-    "Record": "publisher",
-    "ResultEncodeError": "results",
-    "Snapshot": "registry",
-    "UntranslatableError": "translator",
-    "WorkerRuntime": "app",
-    "WorkerSettings": "settings",
-    "build_result": "results",
-    "create_app": "app",
-    "encode_result": "results",
-    "faust_app": "app",
-    "load_rules": "translator",
-    "publish_outcomes": "publisher",
-    "register_frame_agent": "frame_agent",
-    "topic_plan": "topics",
-    "translate": "translator",
-    "withhold_acks": "frame_agent",
+    "app": ("WorkerRuntime", "create_app", "faust_app"),
+    "batch_report": ("BatchReport",),
+    "deadletter": ("DeadLetter",),
+    "frame_agent": ("register_frame_agent", "withhold_acks"),
+    "processor": ("BatchProcessor", "Outcome"),
+    "publisher": ("Record", "publish_outcomes"),
+    "registry": ("ModelRegistry", "Snapshot"),
+    "results": ("Frame", "ResultEncodeError", "build_result", "encode_result"),
+    "settings": ("KafkaSettings", "WorkerSettings"),
+    "topics": ("topic_plan",),
+    "translator": ("LoadedRules", "UntranslatableError", "load_rules", "translate"),
 }
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(name for names in _EXPORTS.values() for name in names)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

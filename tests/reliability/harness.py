@@ -1,8 +1,9 @@
 """Fault-injection harness: scale, load, counting, and process control of broker and Redis.
 
 Workers are the :class:`~tests.support.deployment.Deployment` processes; this module adds what a
-fault test needs around them: a load generator with unique frame ids, a :class:`Tally` that reads
-results and dead letters and reports lost and duplicated frames, and control over a tansu broker
+fault test needs around them: the drill's probe load (:func:`start_load`) with unique frame ids,
+a :class:`Tally` (the drill's outcome counter, from the topics' beginning) that reports lost and
+duplicated frames, and control over a tansu broker
 and a redis-server of the test's own (freeze, stop, restart) so that the session's shared
 services and the system Redis are never touched.
 """
@@ -17,21 +18,19 @@ import signal
 import socket
 import subprocess
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
-from aiokafka import AIOKafkaProducer
 
-from engine.datasets.synthetic import generate
+from streams.drill.probe import OutcomeCounter, Probe, ProbeFrames, ProbeLoad
 from tests.support.deployment import Deployment
-from tests.support.stream import TopicReader
 from workers.devstack.probes import child_env, free_port, redis_ping, redis_server_bin
 
 SCALE_ENV: Final = "CRONOS_RELIABILITY_SCALE"
+SOURCE: Final = "cronos-reliability"  # the source header of the harness's frames
 
 
 @dataclass(frozen=True)
@@ -49,30 +48,14 @@ class Scale:
     hypothesis_examples: int
 
 
+# A table: one scale per row reads better than one field per line.
 SCALES: Final = {
-    "ci": Scale(
-        "ci",
-        kills=3,
-        broker_freeze_s=5,
-        redis_outage_s=5,
-        swaps=4,
-        fuzz_frames=2_000,
-        load_frames=600,
-        load_rate=150,
-        hypothesis_examples=200,
-    ),
-    "full": Scale(
-        "full",
-        kills=20,
-        broker_freeze_s=10,
-        redis_outage_s=10,
-        swaps=20,
-        fuzz_frames=100_000,
-        load_frames=4_000,
-        load_rate=200,
-        hypothesis_examples=2_000,
-    ),
-}
+    "ci": Scale("ci", kills=3, broker_freeze_s=5, redis_outage_s=5, swaps=4, fuzz_frames=2_000,
+                load_frames=600, load_rate=150, hypothesis_examples=200),
+    "full": Scale("full", kills=20, broker_freeze_s=10, redis_outage_s=10, swaps=20,
+                  fuzz_frames=100_000, load_frames=4_000, load_rate=200,
+                  hypothesis_examples=2_000),
+}  # fmt: skip
 
 
 def current_scale() -> Scale:
@@ -89,88 +72,26 @@ Record = tuple[bytes | None, bytes, list[tuple[str, bytes]]]
 
 
 def modbus_frames(n: int, prefix: str, seed: int = 11) -> list[Record]:
-    """``n`` valid Modbus frames with frame ids ``{prefix}{i}`` (synthetic, deterministic)."""
-    base = [f.message for f in generate("modbus", min(n, 500), seed=seed)]
-    return [
-        (
-            b"plc-%d" % (i % 7),
-            base[i % len(base)],
-            [("protocol", b"modbus"), ("frame-id", f"{prefix}{i}".encode())],
-        )
-        for i in range(n)
-    ]
+    """``n`` valid Modbus frames with frame ids ``{prefix}{i}`` (the drill's probe frames)."""
+    return [p.record for p in ProbeFrames(prefix, seed=seed, source=SOURCE).take(n)]
 
 
-class LoadGenerator:
-    """Produces records at a steady rate in a background task; ``published`` holds acked ids.
+async def start_load(bootstrap: str, topic: str, records: list[Record], rate: float) -> ProbeLoad:
+    """Start producing ``records`` at ``rate`` per second; ``published`` holds acked ids.
 
-    A send that fails is retried until the broker acknowledges it (an id sent twice shows up as
-    a duplicate, never as a loss), so faults on the broker side slow the load down but drop
-    nothing from the count.
+    A :class:`~streams.drill.probe.ProbeLoad` over a fixed list: a send that fails is retried
+    until the broker acknowledges it (an id sent twice shows up as a duplicate, never as a
+    loss), and the request timeout outlasts a broker freeze.
     """
-
-    def __init__(self, bootstrap: str, topic: str, records: list[Record], rate: float) -> None:
-        self.bootstrap = bootstrap
-        self.topic = topic
-        self.records = records
-        self.rate = rate
-        self.published: list[str] = []
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> LoadGenerator:
-        self._task = asyncio.create_task(self._run())
-        return self
-
-    @property
-    def done(self) -> bool:
-        return self._task is not None and self._task.done()
-
-    async def wait(self, timeout_s: float = 120) -> None:
-        """Wait until every record is acknowledged (re-raises the generator's error)."""
-        assert self._task is not None
-        await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
-
-    async def stop(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap, acks="all", request_timeout_ms=60_000
-        )
-        await producer.start()
-        try:
-            chunk = max(1, int(self.rate / 10))
-            start = time.monotonic()
-            for i in range(0, len(self.records), chunk):
-                part = self.records[i : i + chunk]
-                await self._send(producer, part)
-                # Pace against the start time, so a stall is followed by a catch-up burst.
-                ahead = start + (i + len(part)) / self.rate - time.monotonic()
-                if ahead > 0:
-                    await asyncio.sleep(ahead)
-        finally:
-            await producer.stop()
-
-    async def _send(self, producer: AIOKafkaProducer, part: list[Record]) -> None:
-        pending = part
-        while pending:
-            futures = [
-                (r, await producer.send(self.topic, r[1], key=r[0], headers=r[2])) for r in pending
-            ]
-            failed = []
-            for rec, fut in futures:
-                try:
-                    await fut
-                    self.published.append(dict(rec[2])["frame-id"].decode(errors="replace"))
-                except Exception:
-                    failed.append(rec)
-            pending = failed
-            if failed:
-                await asyncio.sleep(0.5)
+    load = ProbeLoad(
+        bootstrap,
+        topic,
+        [Probe.of(*r) for r in records],
+        rate,
+        request_timeout_ms=60_000,
+    )
+    await load.start()
+    return load
 
 
 # ---------------------------------------------------------------- counting
@@ -215,67 +136,55 @@ def record_figures(fig: Figures) -> None:
             fh.write(orjson.dumps(fig.row()) + b"\n")
 
 
-class Tally:
-    """Reads the results and dead-letter topics and counts outcomes per frame id.
+class Tally(OutcomeCounter):
+    """Every outcome on a deployment's results and dead-letter topics, from their beginning.
 
-    Use as ``async with Tally(bootstrap, topics) as tally``; :meth:`poll` reads what arrived,
+    An :class:`~streams.drill.probe.OutcomeCounter` that keeps the documents; use as
+    ``async with Tally(bootstrap, topics) as tally``. :meth:`poll` reads what arrived,
     :meth:`settle` polls until every published id has an outcome.
     """
 
     def __init__(self, bootstrap: str, topics: dict[str, str]) -> None:
-        self._results = TopicReader(bootstrap, topics["results"])
-        self._dlq = TopicReader(bootstrap, topics["dlq"])
-        self.ids: Counter[str] = Counter()
-        self.result_ids: Counter[str] = Counter()
-        self.dlq_ids: Counter[str] = Counter()
-        self.results: list[dict[str, Any]] = []
-        #: (partition, offset, broker timestamp in s, result) in the order read.
-        self.placed: list[tuple[int, int, float, dict[str, Any]]] = []
-        self.dead: list[dict[str, bytes]] = []
-        self._seen = (0, 0)
+        super().__init__(
+            bootstrap,
+            topics["results"],
+            topics["dlq"],
+            prefix="",
+            from_beginning=True,
+            keep_documents=True,
+        )
 
     async def __aenter__(self) -> Tally:
-        await self._results.__aenter__()
-        await self._dlq.__aenter__()
+        await self.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._results.__aexit__(*exc)
-        await self._dlq.__aexit__(*exc)
+        await self.stop()
 
-    async def poll(self, timeout_s: float = 0.2) -> None:
-        await self._results.poll(timeout_s)
-        await self._dlq.poll(0.01)
-        r0, d0 = self._seen
-        for rec in self._results.records[r0:]:
-            doc = orjson.loads(rec.value)
-            self.results.append(doc)
-            self.placed.append((rec.partition, rec.offset, rec.timestamp / 1000.0, doc))
-            self.result_ids[doc["frame_id"]] += 1
-            self.ids[doc["frame_id"]] += 1
-        for rec in self._dlq.records[d0:]:
-            headers = {k: bytes(v) for k, v in rec.headers}
-            self.dead.append(headers)
-            fid = headers.get("frame-id", b"").decode(errors="replace")
-            self.dlq_ids[fid] += 1
-            self.ids[fid] += 1
-        self._seen = (len(self._results.records), len(self._dlq.records))
+    @property
+    def placed(self) -> list[tuple[int, int, float, dict[str, Any]]]:
+        """(partition, offset, broker timestamp in s, result) in the order read."""
+        return [
+            (s.partition, s.offset, s.at, d)
+            for s, d in zip(self.stamps, self.documents, strict=True)
+        ]
+
+    def outcome_ids(self) -> set[str]:
+        """Every frame id with at least one outcome."""
+        return set(self.results) | set(self.dead)
 
     async def wait_progress(
         self, timeout_s: float, check: Callable[[], None] = lambda: None
     ) -> float:
         """Poll until a new result arrives (``check`` may fail early); returns the seconds."""
-        before = len(self.results)
+        before = len(self.documents)
         start = time.monotonic()
-        while len(self.results) <= before:
+        while len(self.documents) <= before:
             check()
             if time.monotonic() - start > timeout_s:
                 raise AssertionError(f"no new result within {timeout_s:.0f} s")
-            await self.poll()
+            await self.poll(0.2)
         return time.monotonic() - start
-
-    def missing(self, published: list[str]) -> set[str]:
-        return set(published) - set(self.ids)
 
     async def settle(
         self,
@@ -289,17 +198,21 @@ class Tally:
             check()
             if time.monotonic() - start > timeout_s:
                 break
-            await self.poll()
+            await self.poll(0.2)
         return time.monotonic() - start
 
     def figures(self, scenario: str, published: list[str]) -> Figures:
         expected = set(published)
-        dupes = sum(n - 1 for fid, n in self.ids.items() if fid in expected and n > 1)
+        dupes = sum(
+            self.outcomes(fid) - 1
+            for fid in self.outcome_ids() & expected
+            if self.outcomes(fid) > 1
+        )
         return Figures(
             scenario,
             published=len(expected),
-            results=sum(1 for fid in self.result_ids if fid in expected),
-            dead_letters=sum(1 for fid in self.dlq_ids if fid in expected),
+            results=sum(1 for fid in self.results if fid in expected),
+            dead_letters=sum(1 for fid in self.dead if fid in expected),
             duplicates=dupes,
             lost=len(self.missing(published)),
         )

@@ -209,9 +209,13 @@ async def test_secrets_never_reach_the_logs(deployment: Deployment, tmp_path: Pa
             await produce(broker, dep.topics["control"], [(None, forged, []), (None, good, [])])
             await produce(broker, dep.topics["raw"], modbus_frames(5, "sec2-"))
 
+            extra = iter(range(10_000))
+
             async def swapped() -> bool:
+                # The swap lands between batches: keep frames coming until one is stamped 1.1.0.
+                await produce(broker, dep.topics["raw"], modbus_frames(1, f"sec3-{next(extra)}-"))
                 await tally.poll()
-                return any(r["detector_version"] == "1.1.0" for r in tally.results)
+                return any(r["detector_version"] == "1.1.0" for r in tally.documents)
 
             from tests.reliability.harness import until
 

@@ -8,11 +8,11 @@ import random
 import pytest
 
 from tests.reliability.harness import (
-    LoadGenerator,
     Scale,
     Tally,
     modbus_frames,
     record_figures,
+    start_load,
 )
 from tests.support.deployment import Deployment
 
@@ -31,7 +31,7 @@ async def test_sigkill_at_random_moments_loses_nothing(
     dep.start("w0")
     recoveries: list[float] = []
     async with Tally(broker, dep.topics) as tally:
-        load = LoadGenerator(broker, dep.topics["raw"], records, rate).start()
+        load = await start_load(broker, dep.topics["raw"], records, rate)
         try:
             for kill in range(scale.kills):
                 recoveries.append(await tally.wait_progress(120, dep.check_alive))

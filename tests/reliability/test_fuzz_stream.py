@@ -80,8 +80,8 @@ async def test_mutated_frames_each_get_one_outcome(deployment: Deployment, scale
         took = await tally.settle(ids, 120 + len(records) / 50, dep.check_alive)
         fig = tally.figures(f"fuzz stream: {len(records)} mutated frames", ids)
     dep.check_alive()
-    both = set(tally.result_ids) & set(tally.dlq_ids)
-    reasons = Counter(h.get("error", b"?").decode() for h in tally.dead)
+    both = set(tally.results) & set(tally.dead)
+    reasons = Counter(h.get("error", b"?").decode() for h in tally.dead_headers)
     fig.recovery_s = None
     fig.passed = fig.lost == 0 and fig.duplicates == 0 and not both
     fig.note = f"{took:.0f} s; dead letters by reason {dict(reasons)}"

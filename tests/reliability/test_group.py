@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from tests.reliability.harness import (
-    LoadGenerator,
     Scale,
     Tally,
     modbus_frames,
     record_figures,
+    start_load,
     terminate,
     until,
 )
@@ -28,7 +28,7 @@ async def test_second_worker_joins_and_leaves_under_load(
     dep.start("w1")
     records = modbus_frames(40 * 30, "rb-")
     async with Tally(broker, dep.topics) as tally:
-        load = LoadGenerator(broker, dep.topics["raw"], records, 40).start()
+        load = await start_load(broker, dep.topics["raw"], records, 40)
         try:
             await tally.wait_progress(120, dep.check_alive)
             dep.start("w2")
@@ -65,7 +65,7 @@ async def test_sigterm_finishes_the_batch_commits_and_exits(deployment: Deployme
         await tally.wait_progress(30, dep.check_alive)
         code, took = terminate(dep, "w1", timeout_s=60)
         await tally.poll(1.0)
-        done_at_stop = len(tally.ids)
+        done_at_stop = len(tally.outcome_ids())
         dep.start("w2")
         settled = await tally.settle(ids, 180, dep.check_alive)
         fig = tally.figures("graceful shutdown (SIGTERM)", ids)

@@ -193,7 +193,7 @@ async def test_hostile_commands_are_refused_and_nothing_moves(
         await tally.settle([f"post-{i}" for i in range(8)], 60, dep.check_alive)
     dep.check_alive()
     assert not (artifact_root.parent / "PWNED").exists(), "the checkpoint's payload ran"
-    assert {r["detector_version"] for r in tally.results} == {"1.0.0"}
+    assert {r["detector_version"] for r in tally.documents} == {"1.0.0"}
     store_ = VersionStore.from_settings(
         RedisSettings(url=SecretStr(redis_url), key_prefix=redis_prefix)
     )

@@ -24,13 +24,13 @@ from streams.control.events import ControlEvent
 from streams.control.settings import RedisSettings
 from streams.control.state import VersionPointer, VersionStore
 from tests.reliability.harness import (
-    LoadGenerator,
     RedisProcess,
     Scale,
     Tally,
     freeze_for,
     modbus_frames,
     record_figures,
+    start_load,
     until,
 )
 from tests.support.deployment import Deployment
@@ -84,7 +84,7 @@ async def test_broker_frozen_then_resumed(
         await tally.wait_progress(120, dep.check_alive)
         # A burst just before the freeze, so batches are being published when it starts.
         await produce(broker, dep.topics["raw"], burst)
-        load = LoadGenerator(broker, dep.topics["raw"], steady, 40).start()
+        load = await start_load(broker, dep.topics["raw"], steady, 40)
         try:
             await tally.wait_progress(60, dep.check_alive)
             await asyncio.to_thread(freeze_for, own_broker, scale.broker_freeze_s)
@@ -134,7 +134,7 @@ async def test_redis_down_then_back(
     dep.start("w1")
     records = modbus_frames(int(40 * (scale.redis_outage_s + 20)), "redis-")
     async with Tally(broker, dep.topics) as tally, TopicReader(broker, dep.topics["events"]) as ev:
-        load = LoadGenerator(broker, dep.topics["raw"], records, 40).start()
+        load = await start_load(broker, dep.topics["raw"], records, 40)
         try:
             await tally.wait_progress(120, dep.check_alive)
             own_redis.stop()
@@ -175,7 +175,7 @@ async def test_redis_down_then_back(
 
             async def follows() -> bool:
                 await tally.poll()
-                return bool(tally.results) and tally.results[-1]["detector_version"] == "1.1.0"
+                return bool(tally.documents) and tally.documents[-1]["detector_version"] == "1.1.0"
 
             await until(follows, 60, "the worker to reconcile to 1.1.0")
             recovery = time.monotonic() - back

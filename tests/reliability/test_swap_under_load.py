@@ -15,7 +15,7 @@ from collections import defaultdict
 import pytest
 
 from streams.control.events import ControlEvent
-from tests.reliability.harness import LoadGenerator, Scale, Tally, modbus_frames, record_figures
+from tests.reliability.harness import Scale, Tally, modbus_frames, record_figures, start_load
 from tests.support.deployment import Deployment
 from tests.support.stream import TopicReader, command, produce
 
@@ -32,7 +32,7 @@ async def test_swaps_and_rollbacks_under_load(deployment: Deployment, scale: Sca
     # windows[i] = (version, sent_at, applied_at); version 0 is the bootstrap one.
     windows: list[tuple[str, float, float]] = [("1.0.0", 0.0, 0.0)]
     async with Tally(broker, dep.topics) as tally, TopicReader(broker, dep.topics["events"]) as ev:
-        load = LoadGenerator(broker, dep.topics["raw"], records, rate).start()
+        load = await start_load(broker, dep.topics["raw"], records, rate)
         try:
             await tally.wait_progress(120, dep.check_alive)
             for i in range(scale.swaps):

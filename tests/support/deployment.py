@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -9,6 +10,50 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 WORKER_CMD = "from workers.process import run_worker; run_worker(loglevel='info')"
+
+
+def worker_env(
+    *,
+    bootstrap: str,
+    group: str,
+    topics: dict[str, str],
+    redis_url: str,
+    redis_prefix: str,
+    hmac_key: bytes,
+    artifact_root: Path,
+    data_dir: Path,
+    **extra: str,
+) -> dict[str, str]:
+    """Environment of a worker process: ours without CRONOS_*, then one deployment's settings.
+
+    ``topics`` names ``raw``, ``results``, ``dlq``, ``control`` and ``events``; group timings
+    are short so that a rebalance after a kill takes seconds. ``extra`` adds or overrides.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRONOS_")}
+    return (
+        env
+        | {
+            "CRONOS_KAFKA_BROKER": bootstrap,
+            "CRONOS_KAFKA_GROUP_ID": group,
+            "CRONOS_KAFKA_TOPIC_RAW": topics["raw"],
+            "CRONOS_KAFKA_TOPIC_RESULTS": topics["results"],
+            "CRONOS_KAFKA_TOPIC_DLQ": topics["dlq"],
+            "CRONOS_KAFKA_TOPIC_CONTROL": topics["control"],
+            "CRONOS_KAFKA_TOPIC_CONTROL_EVENTS": topics["events"],
+            "CRONOS_KAFKA_SESSION_TIMEOUT_S": "2",
+            "CRONOS_KAFKA_HEARTBEAT_INTERVAL_S": "0.3",
+            "CRONOS_KAFKA_REBALANCE_TIMEOUT_S": "2",
+            "CRONOS_KAFKA_COMMIT_INTERVAL_S": "0.2",
+            "CRONOS_REDIS_URL": redis_url,
+            "CRONOS_REDIS_KEY_PREFIX": redis_prefix,
+            "CRONOS_CONTROL_HMAC_KEY": hmac_key.decode(),
+            "CRONOS_ARTIFACT_ROOT": str(artifact_root),
+            "CRONOS_INITIAL_DETECTOR_VERSION": "1.0.0",
+            "CRONOS_DATA_DIR": str(data_dir),
+            "CRONOS_DETECTOR_THREADS": "1",
+        }
+        | extra
+    )
 
 
 @dataclass

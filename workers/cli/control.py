@@ -10,6 +10,7 @@ import asyncio
 import getpass
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -95,32 +96,31 @@ def _print_events(events: list[ControlEvent]) -> None:
     console.print(table)
 
 
-@control_app.command()
-def swap(
-    version: str,
-    component: str = COMPONENT,
-    pair: str = PAIR,
-    min_f1: float | None = None,
-    wait: int = WAIT,
-    timeout: float = TIMEOUT,
-) -> None:
-    """Validate VERSION and swap it in on every worker."""
-    _issue("swap", component, {"version": version, "pair": pair, "min_f1": min_f1}, wait, timeout)
+def _versioned(action: str, summary: str) -> Callable[..., None]:
+    """The ``swap`` and ``promote`` commands: one shape, two actions."""
+
+    def command(
+        version: str,
+        component: str = COMPONENT,
+        pair: str = PAIR,
+        min_f1: float | None = None,
+        wait: int = WAIT,
+        timeout: float = TIMEOUT,
+    ) -> None:
+        _issue(
+            action, component, {"version": version, "pair": pair, "min_f1": min_f1}, wait, timeout
+        )
+
+    command.__doc__ = summary
+    return command
 
 
-@control_app.command()
-def promote(
-    version: str,
-    component: str = COMPONENT,
-    pair: str = PAIR,
-    min_f1: float | None = None,
-    wait: int = WAIT,
-    timeout: float = TIMEOUT,
-) -> None:
-    """Like swap, and record VERSION as known-good."""
-    _issue(
-        "promote", component, {"version": version, "pair": pair, "min_f1": min_f1}, wait, timeout
-    )
+swap = control_app.command("swap")(
+    _versioned("swap", "Validate VERSION and swap it in on every worker.")
+)
+promote = control_app.command("promote")(
+    _versioned("promote", "Like swap, and record VERSION as known-good.")
+)
 
 
 @control_app.command()

@@ -98,3 +98,26 @@ async def background() -> AsyncIterator[Callable[[Awaitable[Any]], asyncio.Task[
     for task in reversed(tasks):
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+
+
+@dataclass
+class EdgeRig:
+    """What a pipeline test of the edge adapters works with, in one fixture."""
+
+    bootstrap: str
+    topics: EdgeTopics
+    broker: MqttBroker
+    make_sink: Callable[..., MqttSink]
+    background: Callable[[Awaitable[Any]], asyncio.Task[Any]]
+
+
+@pytest.fixture
+def edge(
+    kafka_bootstrap: str,
+    edge_topics: EdgeTopics,
+    mqtt_broker: MqttBroker,
+    make_sink: Callable[..., MqttSink],
+    background: Callable[[Awaitable[Any]], asyncio.Task[Any]],
+) -> EdgeRig:
+    """The broker address, this test's topics and MQTT broker, a sink factory, background."""
+    return EdgeRig(kafka_bootstrap, edge_topics, mqtt_broker, make_sink, background)

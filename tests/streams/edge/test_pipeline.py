@@ -11,41 +11,33 @@ import pytest
 from prometheus_client import REGISTRY
 
 from streams.edge.modbus_ingest import ModbusIngest, parse_poll
-from streams.edge.mqtt_sink import MqttSink
 from streams.edge.mqtt_subscriber import MqttSubscriber
 from streams.edge.raw_publisher import RawPublisher
 from streams.edge.settings import IngestSettings
-from tests.streams.edge.conftest import EdgeTopics
+from tests.streams.edge.conftest import EdgeRig
 from tests.support.edge import block, read_all, wait_for
 from workers.devstack.modbus_sim import ModbusSimulator
-from workers.devstack.mqtt_broker import MqttBroker
 from workers.devstack.relay import translate_raw
 
 pytestmark = pytest.mark.integration
 Background = Callable[[Awaitable[Any]], asyncio.Task[Any]]
 
 
-async def test_every_polled_block_reaches_the_subscriber(
-    kafka_bootstrap: str,
-    edge_topics: EdgeTopics,
-    mqtt_broker: MqttBroker,
-    make_sink: Callable[..., MqttSink],
-    background: Background,
-) -> None:
+async def test_every_polled_block_reaches_the_subscriber(edge: EdgeRig) -> None:
     polls = {1: ["hr:0-9@30ms", "ir:2-5@30ms"], 2: ["hr:50-54@30ms"]}
     expected = {
         "cronos/1/fc3": block(1, 3, 0, 10),
         "cronos/1/fc4": block(1, 4, 2, 4),
         "cronos/2/fc3": block(2, 3, 50, 5),
     }
-    sink = make_sink()
+    sink = edge.make_sink()
     async with (
         ModbusSimulator(port=0, units=(1, 2), changing=False) as sim,
-        MqttSubscriber(mqtt_broker.port) as sub,
+        MqttSubscriber(edge.broker.port) as sub,
     ):
-        background(translate_raw(kafka_bootstrap, edge_topics.raw, edge_topics.mqtt))
-        background(sink.run())
-        publisher = RawPublisher(kafka_bootstrap, edge_topics.raw)
+        edge.background(translate_raw(edge.bootstrap, edge.topics.raw, edge.topics.mqtt))
+        edge.background(sink.run())
+        publisher = RawPublisher(edge.bootstrap, edge.topics.raw)
         await publisher.start()
         stop = asyncio.Event()
         ingests = [
@@ -55,11 +47,11 @@ async def test_every_polled_block_reaches_the_subscriber(
                 unit,
                 [parse_poll(p) for p in specs],
                 publisher,
-                IngestSettings(topic=edge_topics.raw),
+                IngestSettings(topic=edge.topics.raw),
             )
             for unit, specs in polls.items()
         ]
-        runs = [background(i.run(stop)) for i in ingests]
+        runs = [edge.background(i.run(stop)) for i in ingests]
         await wait_for(lambda: all(i.stats.polls_ok >= 8 for i in ingests), what="polls")
         stop.set()
         await asyncio.gather(*runs)
@@ -68,7 +60,7 @@ async def test_every_polled_block_reaches_the_subscriber(
         await wait_for(lambda: len(sub.messages) >= polls_ok, what="all messages")
         await asyncio.sleep(0.3)  # a duplicate, if any, would arrive now
 
-    raw = await read_all(kafka_bootstrap, edge_topics.raw, 2 * polls_ok)
+    raw = await read_all(edge.bootstrap, edge.topics.raw, 2 * polls_ok)
     assert len(raw) == 2 * polls_ok  # every request and every response
     directions = Counter(dict(r.headers)["direction"] for r in raw)
     assert directions == {b"request": polls_ok, b"response": polls_ok}
@@ -84,22 +76,16 @@ async def test_every_polled_block_reaches_the_subscriber(
     assert sink.delivered == polls_ok and sink.dead_lettered == 0
 
 
-async def test_broker_restart_loses_nothing(
-    kafka_bootstrap: str,
-    edge_topics: EdgeTopics,
-    mqtt_broker: MqttBroker,
-    make_sink: Callable[..., MqttSink],
-    background: Background,
-) -> None:
+async def test_broker_restart_loses_nothing(edge: EdgeRig) -> None:
     reconnects0 = REGISTRY.get_sample_value("cronos_mqtt_reconnects_total", {"outcome": "ok"})
-    sink = make_sink()
+    sink = edge.make_sink()
     async with (
         ModbusSimulator(port=0, units=(1,), changing=True) as sim,
-        MqttSubscriber(mqtt_broker.port) as sub,
+        MqttSubscriber(edge.broker.port) as sub,
     ):
-        background(translate_raw(kafka_bootstrap, edge_topics.raw, edge_topics.mqtt))
-        background(sink.run())
-        publisher = RawPublisher(kafka_bootstrap, edge_topics.raw)
+        edge.background(translate_raw(edge.bootstrap, edge.topics.raw, edge.topics.mqtt))
+        edge.background(sink.run())
+        publisher = RawPublisher(edge.bootstrap, edge.topics.raw)
         await publisher.start()
         stop = asyncio.Event()
         ingest = ModbusIngest(
@@ -108,21 +94,21 @@ async def test_broker_restart_loses_nothing(
             1,
             [parse_poll("hr:0-3@10ms")],
             publisher,
-            IngestSettings(topic=edge_topics.raw),
+            IngestSettings(topic=edge.topics.raw),
         )
-        run = background(ingest.run(stop))
+        run = edge.background(ingest.run(stop))
         await wait_for(lambda: len(sub.messages) >= 20, what="traffic before the restart")
         # The device keeps being polled while the broker is down: those messages must wait.
-        await asyncio.to_thread(mqtt_broker.stop)
+        await asyncio.to_thread(edge.broker.stop)
         before = ingest.stats.polls_ok
         await wait_for(lambda: ingest.stats.polls_ok >= before + 30, what="polls while down")
-        await asyncio.to_thread(mqtt_broker.start)
+        await asyncio.to_thread(edge.broker.start)
         await wait_for(lambda: sub.connects >= 2, what="subscriber back")
         await wait_for(lambda: ingest.stats.polls_ok >= before + 80, what="polls after restart")
         stop.set()
         await run
         await publisher.stop()
-        raw = await read_all(kafka_bootstrap, edge_topics.raw, 2 * ingest.stats.polls_ok)
+        raw = await read_all(edge.bootstrap, edge.topics.raw, 2 * ingest.stats.polls_ok)
         wanted = {r.value[9:] for r in raw if dict(r.headers)["direction"] == b"response"}
         assert len(wanted) == ingest.stats.polls_ok  # each read of the device is unique
         await wait_for(

@@ -11,12 +11,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from engine.translation.mqtt import MqttPublishCodec
 from streams.edge.default_rules import modbus_to_mqtt_rules
-from streams.edge.mqtt_sink import MqttSink
 from streams.edge.mqtt_subscriber import MqttSubscriber
-from tests.streams.edge.conftest import EdgeTopics
+from tests.streams.edge.conftest import EdgeRig
 from tests.support.edge import read_all, wait_for
 from tests.support.stream import produce
-from workers.devstack.mqtt_broker import MqttBroker
 
 pytestmark = pytest.mark.integration
 Background = Callable[[Awaitable[Any]], asyncio.Task[Any]]
@@ -36,54 +34,42 @@ async def committed(bootstrap: str, group: str, topic: str) -> int | None:
         await consumer.stop()
 
 
-async def test_offsets_are_committed_only_after_the_broker_acknowledged(
-    kafka_bootstrap: str,
-    edge_topics: EdgeTopics,
-    mqtt_broker: MqttBroker,
-    make_sink: Callable[..., MqttSink],
-    background: Background,
-) -> None:
-    async with MqttSubscriber(mqtt_broker.port) as sub:
-        await asyncio.to_thread(mqtt_broker.stop)
+async def test_offsets_are_committed_only_after_the_broker_acknowledged(edge: EdgeRig) -> None:
+    async with MqttSubscriber(edge.broker.port) as sub:
+        await asyncio.to_thread(edge.broker.stop)
         records = [(b"k", publish(f"cronos/t/{i}", b"%d" % i), []) for i in range(10)]
-        await produce(kafka_bootstrap, edge_topics.mqtt, records)
-        sink = make_sink()
-        background(sink.run())
+        await produce(edge.bootstrap, edge.topics.mqtt, records)
+        sink = edge.make_sink()
+        edge.background(sink.run())
         await asyncio.sleep(1.5)  # the sink is running, has the records, and no broker
         assert sink.delivered == 0
-        assert await committed(kafka_bootstrap, sink.settings.group_id, edge_topics.mqtt) is None
-        await asyncio.to_thread(mqtt_broker.start)
+        assert await committed(edge.bootstrap, sink.settings.group_id, edge.topics.mqtt) is None
+        await asyncio.to_thread(edge.broker.start)
         await wait_for(lambda: sink.delivered == 10, what="delivery after the broker came")
-        group, topic = sink.settings.group_id, edge_topics.mqtt
+        group, topic = sink.settings.group_id, edge.topics.mqtt
         for _ in range(100):
-            if await committed(kafka_bootstrap, group, topic) == 10:
+            if await committed(edge.bootstrap, group, topic) == 10:
                 break
             await asyncio.sleep(0.05)
-        assert await committed(kafka_bootstrap, group, topic) == 10
+        assert await committed(edge.bootstrap, group, topic) == 10
         await wait_for(lambda: len(sub.messages) >= 10, what="subscriber")
     assert sorted(p for _, p in sub.messages) == sorted(b"%d" % i for i in range(10))
 
 
-async def test_undeliverable_records_are_dead_lettered_with_a_reason(
-    kafka_bootstrap: str,
-    edge_topics: EdgeTopics,
-    mqtt_broker: MqttBroker,
-    make_sink: Callable[..., MqttSink],
-    background: Background,
-) -> None:
+async def test_undeliverable_records_are_dead_lettered_with_a_reason(edge: EdgeRig) -> None:
     records = [
         (b"a", b"\x00not mqtt", [("frame-id", b"f1")]),
         (b"b", publish("cronos/big", b"x" * 2000), [("frame-id", b"f2"), ("error", b"old")]),
         (b"c", publish("cronos/ok", b"fine"), [("frame-id", b"f3")]),
     ]
-    await produce(kafka_bootstrap, edge_topics.mqtt, records)
-    async with MqttSubscriber(mqtt_broker.port) as sub:
-        sink = make_sink(max_payload_bytes=1000, retain=True)
-        background(sink.run())
+    await produce(edge.bootstrap, edge.topics.mqtt, records)
+    async with MqttSubscriber(edge.broker.port) as sub:
+        sink = edge.make_sink(max_payload_bytes=1000, retain=True)
+        edge.background(sink.run())
         await wait_for(lambda: sink.delivered == 1 and sink.dead_lettered == 2, what="sink")
         await wait_for(lambda: sub.messages, what="the good message")
     assert sub.messages == [("cronos/ok", b"fine")]
-    dead = await read_all(kafka_bootstrap, edge_topics.dlq, 2)
+    dead = await read_all(edge.bootstrap, edge.topics.dlq, 2)
     assert [r.value for r in dead] == [records[0][1], records[1][1]]
     headers = [dict(r.headers) for r in dead]
     assert [h["error"] for h in headers] == [b"malformed_publish", b"payload_too_large"]
@@ -91,7 +77,7 @@ async def test_undeliverable_records_are_dead_lettered_with_a_reason(
     assert [h["frame-id"] for h in headers] == [b"f1", b"f2"]
     group = sink.settings.group_id
     for _ in range(100):
-        if await committed(kafka_bootstrap, group, edge_topics.mqtt) == 3:
+        if await committed(edge.bootstrap, group, edge.topics.mqtt) == 3:
             break
         await asyncio.sleep(0.05)
-    assert await committed(kafka_bootstrap, group, edge_topics.mqtt) == 3
+    assert await committed(edge.bootstrap, group, edge.topics.mqtt) == 3

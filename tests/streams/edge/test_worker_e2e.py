@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import uuid
@@ -21,6 +20,7 @@ from streams.edge.mqtt_subscriber import MqttSubscriber
 from streams.edge.raw_publisher import RawPublisher
 from streams.edge.settings import IngestSettings
 from tests.streams.edge.conftest import EdgeTopics
+from tests.support.deployment import worker_env as deployment_env
 from tests.support.edge import block, read_all, wait_for
 from tests.support.stream import HMAC_KEY, TopicReader, produce
 from workers.devstack.modbus_sim import ModbusSimulator
@@ -59,31 +59,22 @@ def worker_env(
 ) -> Iterator[dict[str, str]]:
     """Environment of one worker deployment on topics of its own (prefix ``e2e<hex>.``)."""
     prefix = f"e2e{uuid.uuid4().hex[:8]}."
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRONOS_")} | {
-        "CRONOS_KAFKA_BROKER": kafka_bootstrap,
-        "CRONOS_KAFKA_GROUP_ID": f"{prefix}worker",
-        "CRONOS_KAFKA_TOPIC_RAW": f"{prefix}raw",
-        "CRONOS_KAFKA_TOPIC_RESULTS": f"{prefix}results",
-        "CRONOS_KAFKA_TOPIC_DLQ": f"{prefix}dlq",
-        "CRONOS_KAFKA_TOPIC_CONTROL": f"{prefix}control",
-        "CRONOS_KAFKA_TOPIC_CONTROL_EVENTS": f"{prefix}events",
-        "CRONOS_KAFKA_TOPIC_TRANSLATED_PREFIX": prefix,
-        "CRONOS_KAFKA_CREATE_TOPICS": "true",
-        "CRONOS_KAFKA_TOPIC_PARTITIONS": "1",
-        "CRONOS_KAFKA_SESSION_TIMEOUT_S": "2",
-        "CRONOS_KAFKA_HEARTBEAT_INTERVAL_S": "0.3",
-        "CRONOS_KAFKA_REBALANCE_TIMEOUT_S": "2",
-        "CRONOS_KAFKA_COMMIT_INTERVAL_S": "0.2",
-        "CRONOS_REDIS_URL": redis_url,
-        "CRONOS_REDIS_KEY_PREFIX": redis_prefix,
-        "CRONOS_CONTROL_HMAC_KEY": HMAC_KEY.decode(),
-        "CRONOS_ARTIFACT_ROOT": str(artifacts),
-        "CRONOS_INITIAL_DETECTOR_VERSION": "1.0.0",
-        "CRONOS_DATA_DIR": str(tmp_path / "data"),
-        "CRONOS_BATCH_WINDOW_S": "0.05",
-        "CRONOS_DETECTOR_THREADS": "1",
-        "CRONOS_WORKER_ID": "edge-w1",
-    }
+    names = ("raw", "results", "dlq", "control", "events")
+    env = deployment_env(
+        bootstrap=kafka_bootstrap,
+        group=f"{prefix}worker",
+        topics={name: f"{prefix}{name}" for name in names},
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
+        hmac_key=HMAC_KEY,
+        artifact_root=artifacts,
+        data_dir=tmp_path / "data",
+        CRONOS_KAFKA_TOPIC_TRANSLATED_PREFIX=prefix,
+        CRONOS_KAFKA_CREATE_TOPICS="true",
+        CRONOS_KAFKA_TOPIC_PARTITIONS="1",
+        CRONOS_BATCH_WINDOW_S="0.05",
+        CRONOS_WORKER_ID="edge-w1",
+    )
     yield env
 
 
