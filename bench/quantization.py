@@ -20,11 +20,11 @@ import torch
 
 from engine.core.config import Config, DetectorSettings
 from engine.datasets.synthetic import generate
+from engine.detection.epochs import Encoded, evaluate
 from engine.detection.field_detector import FieldDetector
 from engine.detection.inference import predict_boundaries
 from engine.detection.model import BiLSTMCRF
 from engine.detection.quantization import QuantizationRefusedError, quantize_model
-from engine.detection.trainer import Encoded, evaluate
 
 
 def rates(fns: list[Callable[[], object]], n_frames: int, repeats: int = 5) -> list[float]:

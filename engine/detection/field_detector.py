@@ -16,8 +16,7 @@ from a worker thread so its event loop keeps serving heartbeats.
 from __future__ import annotations
 
 import logging
-import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +26,13 @@ from engine.artifact_lock import shared_lock
 from engine.core.config import Config
 from engine.detection.boundary import FieldBoundary
 from engine.detection.checkpoint import (
+    build_payload,
     load_checkpoint_payload,
     restore_model,
     save_checkpoint,
 )
 from engine.detection.dataset import coerce_frames
+from engine.detection.epochs import Encoded, EpochCallback, evaluate
 from engine.detection.inference import predict_boundaries
 from engine.detection.model import BiLSTMCRF
 from engine.detection.quantization import (
@@ -41,14 +42,13 @@ from engine.detection.quantization import (
     judge,
     quantize_model,
 )
-from engine.detection.replay import ReplayBuffer
 from engine.detection.tags import TagSet
-from engine.detection.trainer import Encoded, evaluate
-from engine.detection.training import TrainingMixin
+from engine.detection.trainer import DetectorTrainer
 from engine.errors import (
     ConfigError,
     DatasetError,
     InvalidInputError,
+    ModelNotReadyError,
 )
 from engine.versioning import validate_version
 
@@ -72,7 +72,7 @@ def resolve_device(setting: str) -> torch.device:
     return torch.device("cpu")
 
 
-class FieldDetector(TrainingMixin):
+class FieldDetector:
     """Byte-level BiLSTM-CRF that splits protocol messages into typed fields.
 
     Args:
@@ -95,8 +95,9 @@ class FieldDetector(TrainingMixin):
         self._inference_model: BiLSTMCRF | None = None
         self._optimizer_state: dict[str, Any] | None = None
         self._scheduler_state: dict[str, Any] | None = None
-        self._replay = ReplayBuffer(self.settings.replay_size, seed=self.settings.seed)
-        self._rng = random.Random(self.settings.seed)
+        # Made on first training or evaluation call (an inference-only worker never needs one),
+        # then kept: it holds the replay buffer and shuffle RNG that carry across calls.
+        self._trainer: DetectorTrainer | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -115,6 +116,115 @@ class FieldDetector(TrainingMixin):
     def field_types(self) -> list[str]:
         """Field types the model knows, in tag order."""
         return list(self.tagset.field_types) if self.tagset else []
+
+    def _require_model(self) -> tuple[BiLSTMCRF, TagSet]:
+        if self.model is None or self.tagset is None:
+            raise ModelNotReadyError("no model: train the detector or load a checkpoint first")
+        return self.model, self.tagset
+
+    # ------------------------------------------------------------------ training
+
+    def _training(self) -> DetectorTrainer:
+        if self._trainer is None:
+            self._trainer = DetectorTrainer(self)
+        return self._trainer
+
+    def train(
+        self,
+        training_data: Sequence[Any],
+        validation_data: Sequence[Any],
+        num_epochs: int = 50,
+        learning_rate: float = 1e-3,
+        batch_size: int = 16,
+        early_stopping_patience: int | None = 10,
+        save_best_only: bool = True,
+        checkpoint_dir: str | Path | None = None,
+        *,
+        version: str | None = None,
+        on_epoch: EpochCallback | None = None,
+        data_files: Mapping[str, str | Path] | None = None,
+    ) -> dict[str, Any]:
+        """Train (or fine-tune) on labelled frames, validating after every epoch.
+
+        Args:
+            training_data: ``(message, [(start, end, type), ...])`` tuples, JSONL-style dicts or
+                :class:`LabelledFrame` objects.
+            validation_data: Held-out frames in the same form (required, never empty).
+            num_epochs: Upper bound on epochs.
+            learning_rate: Adam learning rate (also applied to a resumed optimizer).
+            batch_size: Frames per step (batches are grouped by length).
+            early_stopping_patience: Stop after this many epochs without a better validation
+                F1; ``None`` disables early stopping.
+            save_best_only: Write a checkpoint only when validation F1 improves (else every
+                epoch).
+            checkpoint_dir: Where checkpoints go; ``None`` writes none.
+            version: Semantic version stamped on checkpoints (default: the detector's).
+            on_epoch: Called as ``on_epoch(epoch, result, improved)`` after each epoch.
+            data_files: ``{"train": path, "val": path}`` when the data came from files, so the
+                checkpoints' lineage records their sha256 and row counts.
+
+        Returns:
+            History: per-epoch lists ``train_loss``, ``val_loss``, ``val_precision``,
+            ``val_recall``, ``val_f1``, ``val_accuracy``, ``val_boundary_precision``,
+            ``val_boundary_recall``, ``val_boundary_f1``, ``learning_rate``,
+            ``epoch_time_seconds``; and ``summary`` with ``best_val_f1``, ``best_epoch``,
+            ``epochs_run``, ``stopped_early``, ``total_time_seconds``, ``best_checkpoint``,
+            ``checkpoints``, ``version``, ``field_types``, ``num_train``, ``num_val``.
+
+        Raises:
+            DataQualityError: the data-quality check found errors (``exc.report`` lists them).
+            DatasetError: a frame or span is malformed, or a dataset is empty.
+        """
+        return self._training().train(
+            training_data,
+            validation_data,
+            num_epochs,
+            learning_rate,
+            batch_size,
+            early_stopping_patience,
+            save_best_only,
+            checkpoint_dir,
+            version=version,
+            on_epoch=on_epoch,
+            data_files=data_files,
+        )
+
+    def train_batch(
+        self,
+        training_batches: Sequence[Sequence[Any]],
+        validation_data: Sequence[Any],
+        num_epochs_per_batch: int = 10,
+        learning_rate: float = 1e-4,
+        batch_size: int = 16,
+        *,
+        checkpoint_dir: str | Path | None = None,
+        on_epoch: EpochCallback | None = None,
+    ) -> dict[str, Any]:
+        """Incremental training, one batch of new data after another.
+
+        Each batch is trained together with a bounded replay sample of earlier batches
+        (``config.detector.replay_size`` frames, reservoir-sampled), so the model keeps what it
+        learned from them. New field types grow the tag set without resetting learned weights.
+
+        Returns:
+            ``batch_metrics``: one dict per batch with ``batch_idx``, ``samples``, ``replayed``,
+            ``final_train_loss``, ``best_val_f1``, ``best_val_boundary_f1``, ``epochs_run``,
+            ``time_seconds``; and ``summary`` with ``batches``, ``total_samples``,
+            ``final_val_f1``, ``total_time_seconds``.
+        """
+        return self._training().train_batch(
+            training_batches,
+            validation_data,
+            num_epochs_per_batch,
+            learning_rate,
+            batch_size,
+            checkpoint_dir=checkpoint_dir,
+            on_epoch=on_epoch,
+        )
+
+    def evaluate(self, data: Sequence[Any], batch_size: int = 64) -> dict[str, float]:
+        """Field and boundary P/R/F1, byte accuracy and loss on labelled ``data``."""
+        return self._training().evaluate(data, batch_size)
 
     # ------------------------------------------------------------------ inference
 
@@ -165,6 +275,27 @@ class FieldDetector(TrainingMixin):
         return self.detect_boundaries_batch([self._check_message(message, "message")])[0]
 
     # ------------------------------------------------------------------ checkpoints
+
+    def _payload(
+        self,
+        metrics: dict[str, float],
+        optimizer_state: dict[str, Any] | None,
+        scheduler_state: dict[str, Any] | None,
+        training: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """The checkpoint of the current model with these metrics and resumable states."""
+        model, tagset = self._require_model()
+        return build_payload(
+            model,
+            tagset,
+            version=self.version,
+            epoch=self.epoch,
+            metrics=metrics,
+            optimizer_state=optimizer_state,
+            scheduler_state=scheduler_state,
+            training=training,
+            lineage=self.lineage,
+        )
 
     async def save_model(self, path: str | Path) -> Path:
         """Write the current model as a loadable checkpoint (with its sha256 sidecar)."""

@@ -15,8 +15,8 @@ from engine.datasets.synthetic import generate
 from engine.detection import checkpoint_catalog as ckpts
 from engine.detection.dataset import load_jsonl, save_jsonl
 from engine.detection.default_model import default_model_path
+from engine.detection.epochs import EpochResult
 from engine.detection.field_detector import FieldDetector
-from engine.detection.trainer import EpochResult
 from engine.errors import EngineError
 
 console = Console()
