@@ -39,27 +39,59 @@ def sha256_file(path: str | Path) -> str:
 
 
 def atomic_write(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see the old file or the whole new one, never half."""
+    """Write ``data`` to ``path`` so readers see the old file or the whole new one, never half.
+
+    Raises:
+        OSError: The write or the rename failed; the temporary file is removed and ``path``
+            keeps its old contents.
+    """
+    _replace_all([(Path(path), data)])
+
+
+def write_with_sidecar(path: str | Path, data: bytes) -> str:
+    """Atomically write ``data`` and its sidecar; returns the digest.
+
+    Both temporary files are written before either is renamed, so a failed write (disk full,
+    permissions) leaves the old file and sidecar as they were. Only a failure between the two
+    renames leaves a new file beside an old sidecar, which :func:`read_verified` then refuses.
+
+    Raises:
+        OSError: A write or rename failed; the temporary files are removed.
+    """
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    digest = sha256_bytes(data)
+    _replace_all([(p, data), (sidecar_path(p), f"{digest}  {p.name}\n".encode())])
+    return digest
+
+
+def _replace_all(files: list[tuple[Path, bytes]]) -> None:
+    """Write each ``(path, data)`` to a temp file beside it, then rename them all into place."""
+    pending: list[tuple[Path, Path]] = []  # (temp, target) not yet renamed
+    try:
+        for path, data in files:
+            pending.append((_write_temp(path, data), path))
+        while pending:
+            os.replace(*pending[0])
+            pending.pop(0)
+    finally:
+        # Only temps a failure left behind: a renamed one's name may already be another's.
+        for tmp, _ in pending:
+            tmp.unlink(missing_ok=True)
+
+
+def _write_temp(path: Path, data: bytes) -> Path:
+    """``data``, fsynced, in a new temp file in ``path``'s directory; removed if writing fails."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def write_with_sidecar(path: str | Path, data: bytes) -> str:
-    """Atomically write ``data`` and its sidecar; returns the digest."""
-    digest = sha256_bytes(data)
-    atomic_write(path, data)
-    atomic_write(sidecar_path(path), f"{digest}  {Path(path).name}\n".encode())
-    return digest
+    return Path(tmp)
 
 
 def read_verified(path: str | Path) -> bytes:

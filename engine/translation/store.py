@@ -6,13 +6,12 @@ format). The file is an envelope
 ``{"schema_version": 1, "saved_at": ..., "rules": {...}, "lineage": {...}}`` validated strictly on
 load (``lineage`` is optional, so files written before it existed still load): extra keys,
 wrong types, a bad checksum or unparsable JSON are refused with :class:`RulesFileError`.
-Writes go to a temporary file first and are renamed into place, so readers never see half a file.
+Writes go through :func:`engine.artifacts.write_with_sidecar` (temporary files renamed into
+place, removed on failure), so readers never see half a file.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +20,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from engine.artifact_lock import shared_lock
+from engine.artifacts import sha256_bytes, sidecar_path, write_with_sidecar
 from engine.detection.lineage import rules_lineage
 from engine.translation.errors import RulesFileError, RulesIntegrityError, RulesVersionError
 from engine.translation.rules import SEMVER, TranslationRules
@@ -64,16 +64,15 @@ def save(
 
     Raises:
         RulesVersionError: ``version`` is not a semantic version (``../x`` included).
+        OSError: The file or sidecar could not be written; no temporary file is left behind.
     """
     version = check_version(rules.version if version is None else version)
     rules = rules.model_copy(update={"version": version})
     now = datetime.now(UTC)
-    directory = Path(rules_dir)
-    directory.mkdir(parents=True, exist_ok=True)
     name = rules_filename(
         rules.source_protocol, rules.target_protocol, version, rules.accuracy, now
     )
-    path = directory / name
+    path = Path(rules_dir) / name
     envelope = {
         "schema_version": SCHEMA_VERSION,
         "saved_at": now.isoformat(),
@@ -81,9 +80,7 @@ def save(
         "lineage": lineage if lineage is not None else rules_lineage(rules),
     }
     payload = orjson.dumps(envelope, option=orjson.OPT_INDENT_2)
-    _write_atomic(path, payload)
-    digest = hashlib.sha256(payload).hexdigest()
-    _write_atomic(_sidecar(path), f"{digest}  {name}\n".encode())
+    write_with_sidecar(path, payload)
     return path
 
 
@@ -108,12 +105,12 @@ def load_envelope(path: str | Path) -> _Envelope:
     try:
         with shared_lock(path.parent):  # a prune cannot delete it while we read it
             payload = path.read_bytes()
-            recorded = _sidecar(path).read_text(encoding="utf-8").split()[0]
+            recorded = sidecar_path(path).read_text(encoding="utf-8").split()[0]
     except (OSError, IndexError, UnicodeDecodeError) as exc:
         raise RulesFileError(
             f"{path}: rules file or its .sha256 sidecar unreadable: {exc}"
         ) from exc
-    actual = hashlib.sha256(payload).hexdigest()
+    actual = sha256_bytes(payload)
     if actual != recorded.lower():
         raise RulesIntegrityError(
             f"{path}: sha256 {actual[:12]}… does not match sidecar {recorded[:12]}… "
@@ -170,16 +167,3 @@ def list_saved(
         entries.append(entry)
     entries.sort(key=lambda e: (e["saved_at"], e["filename"]), reverse=True)
     return entries
-
-
-def _sidecar(path: Path) -> Path:
-    return path.with_name(path.name + ".sha256")
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

@@ -1,24 +1,21 @@
 """Replaying a Modbus/TCP capture into ``cronos.frames.raw``, as captured or at full speed.
 
-The Ethernet/IPv4/TCP decoding and ADU splitting are the engine's
-(:mod:`engine.translation.pcap`); this module only adds what the engine reader leaves out: each
-packet's capture time, so the replay can keep the original gaps (scaled by ``speed``).
+Reading the capture (link-type and truncation checks, Ethernet/IPv4/TCP decoding, ADU
+splitting, capture times) is the engine's (:mod:`engine.translation.pcap` over
+:mod:`engine.datasets.pcap_reader`); this module only paces and publishes: it keeps the
+original gaps between packets, scaled by ``speed``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import InvalidInputError
-from engine.translation.pcap import _MAGIC, _tcp_payload, split_mbap
+from engine.translation.pcap import captured_modbus_adus
 from streams.edge.raw_publisher import RawPublisher, frame_headers
-
-_NANO_MAGICS = (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,24 +31,11 @@ def capture_adus(path: str | Path, port: int = 502) -> Iterator[CapturedAdu]:
     """Yield the Modbus/TCP ADUs to or from ``port`` with their capture times.
 
     Raises:
-        InvalidInputError: Not a classic pcap file (the engine reader's rules).
+        CaptureError: Not a classic pcap file, an unsupported link type, or cut short
+            (``engine.datasets.pcap_reader``; also an ``InvalidInputError``).
     """
-    data = Path(path).read_bytes()
-    if len(data) < 24 or data[:4] not in _MAGIC:
-        raise InvalidInputError(f"{path}: not a classic pcap file")
-    order = _MAGIC[data[:4]]
-    frac = 1e-9 if data[:4] in _NANO_MAGICS else 1e-6
-    pos = 24
-    while pos + 16 <= len(data):
-        sec, sub, incl_len = struct.unpack_from(order + "III", data, pos)
-        frame = data[pos + 16 : pos + 16 + incl_len]
-        pos += 16 + incl_len
-        seg = _tcp_payload(frame)
-        if seg is None or not seg.payload or port not in (seg.src_port, seg.dst_port):
-            continue
-        direction = "response" if seg.src_port == port else "request"
-        for adu in split_mbap(seg.payload):
-            yield CapturedAdu(sec + sub * frac, direction, adu)
+    for item in captured_modbus_adus(path, port):
+        yield CapturedAdu(item.ts, "response" if item.is_response else "request", item.adu)
 
 
 async def replay(

@@ -7,10 +7,11 @@ from pathlib import Path
 import orjson
 import pytest
 
+from engine.artifacts import sidecar_path
 from engine.llm.translation_studio import ProtocolTranslationStudio
+from engine.translation import store
 from engine.translation.errors import RulesFileError, RulesIntegrityError, RulesVersionError
 from engine.translation.rules import TemplateRule
-from engine.translation.store import _sidecar
 
 from .conftest import hand_rules
 
@@ -54,7 +55,7 @@ def _tamper(path: str, edit: object, fix_sidecar: bool) -> None:
     if fix_sidecar:
         import hashlib
 
-        _sidecar(Path(path)).write_text(hashlib.sha256(data).hexdigest() + "  x\n")
+        sidecar_path(Path(path)).write_text(hashlib.sha256(data).hexdigest() + "  x\n")
 
 
 @pytest.mark.parametrize(
@@ -85,7 +86,7 @@ async def test_corrupt_and_missing_sidecar(tmp_path: Path) -> None:
     Path(first).write_bytes(b"{not json")
     with pytest.raises(RulesIntegrityError):
         await studio.load_translation_rules(first)
-    _sidecar(Path(first)).unlink()
+    sidecar_path(Path(first)).unlink()
     with pytest.raises(RulesFileError, match="sidecar"):
         await studio.load_translation_rules(first)
 
@@ -103,4 +104,20 @@ async def test_default_rules_dir_from_config(
     monkeypatch.chdir(tmp_path)
     path = await ProtocolTranslationStudio().save_translation_rules(hand_rules(), version="2.0.0")
     assert Path(path).parent == Path("checkpoints/translation_rules")
-    assert _sidecar(Path(path)).read_text().split()[0]
+    assert sidecar_path(Path(path)).read_text().split()[0]
+
+
+def test_failed_save_leaves_no_temp_file_and_keeps_saved_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = store.save(hand_rules(), tmp_path, "1.0.0")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def refuse(src: object, dst: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("engine.artifacts.os.replace", refuse)
+    with pytest.raises(OSError, match="disk full"):
+        store.save(hand_rules(), tmp_path, "1.1.0")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert store.load(first).version == "1.0.0"
