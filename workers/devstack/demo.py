@@ -158,12 +158,7 @@ async def activate_rules(kafka: KafkaSettings, key: bytes) -> dict:
         "make-run@localhost",
         key,
     )
-    events = AIOKafkaConsumer(
-        kafka.topic_control_events,
-        bootstrap_servers=kafka.bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
+    events = _reader(kafka, "earliest", kafka.topic_control_events)
     await events.start()
     try:
         async with asyncio.timeout(180):
@@ -194,15 +189,20 @@ def _describe(result: dict) -> str:
     )
 
 
+def _reader(kafka: KafkaSettings, offset: str, *topics: str) -> AIOKafkaConsumer:
+    """A group-less reader of ``topics`` from ``offset`` (``earliest`` or ``latest``)."""
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=kafka.bootstrap_servers,
+        auto_offset_reset=offset,
+        enable_auto_commit=False,
+        **kafka.client_auth(),
+    )
+
+
 async def print_results(kafka: KafkaSettings, counts: DemoCounts) -> None:
     """Print every result and dead letter as it arrives."""
-    consumer = AIOKafkaConsumer(
-        kafka.topic_results,
-        kafka.topic_dlq,
-        bootstrap_servers=kafka.bootstrap_servers,
-        auto_offset_reset="latest",
-        enable_auto_commit=False,
-    )
+    consumer = _reader(kafka, "latest", kafka.topic_results, kafka.topic_dlq)
     await consumer.start()
     try:
         async for rec in consumer:

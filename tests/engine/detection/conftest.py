@@ -15,8 +15,16 @@ from engine.detection.field_detector import FieldDetector
 SMALL = DetectorSettings(embedding_dim=16, hidden_size=32, num_layers=1, replay_size=300)
 
 
+TINY = DetectorSettings(embedding_dim=16, hidden_size=32, num_layers=1, device="cpu")
+
+
 def small_config(**overrides: object) -> Config:
     return Config(detector=SMALL.model_copy(update=overrides))
+
+
+def tiny_config(**overrides: object) -> Config:
+    """The lifecycle tests' detector: no replay buffer override, always on the CPU."""
+    return Config(detector=TINY.model_copy(update=overrides))
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,17 @@ from tests.support.paths import MODBUS_CAPTURE
 CAPTURE = MODBUS_CAPTURE
 
 
+def spec(
+    protocol_id: str, protocol_type: str, *fields: tuple[str, FieldType, int | None]
+) -> ProtocolSpecification:
+    """A specification from ``(name, type, length)`` triples (``None``: open-ended)."""
+    return ProtocolSpecification(
+        protocol_id=protocol_id,
+        protocol_type=protocol_type,
+        fields=[ProtocolField(name=n, field_type=t, length=length) for n, t, length in fields],
+    )
+
+
 def modbus_response_spec(protocol_id: str = "modbus") -> ProtocolSpecification:
     return ProtocolSpecification(
         protocol_id=protocol_id,

@@ -20,7 +20,7 @@ from engine.translation.rules import (
 )
 from engine.translation.spec import FieldType, ProtocolField, ProtocolSpecification
 
-from .conftest import hand_rules, modbus_response_spec, mqtt_json_spec
+from .conftest import hand_rules, modbus_response_spec, mqtt_json_spec, spec
 
 
 def _pick_examples(frames: list[bytes]) -> list[bytes]:
@@ -118,24 +118,20 @@ def test_single_example_is_reported_ambiguous() -> None:
     assert any(a.startswith("topic:") for a in result.ambiguities)
 
 
-LAYOUT_SRC = ProtocolSpecification(
-    protocol_id="dev",
-    protocol_type="custom",
-    fields=[
-        ProtocolField(name="mode", field_type=FieldType.INTEGER, length=1),
-        ProtocolField(name="raw", field_type=FieldType.INTEGER, length=2),
-        ProtocolField(name="block", field_type=FieldType.BINARY),
-    ],
+LAYOUT_SRC = spec(
+    "dev",
+    "custom",
+    ("mode", FieldType.INTEGER, 1),
+    ("raw", FieldType.INTEGER, 2),
+    ("block", FieldType.BINARY, None),
 )
-LAYOUT_DST = ProtocolSpecification(
-    protocol_id="out",
-    protocol_type="http_json",
-    fields=[
-        ProtocolField(name="celsius", field_type=FieldType.FLOAT, length=4),
-        ProtocolField(name="state", field_type=FieldType.STRING, length=16),
-        ProtocolField(name="pressure", field_type=FieldType.FLOAT, length=8),
-        ProtocolField(name="running", field_type=FieldType.BOOLEAN, length=1),
-    ],
+LAYOUT_DST = spec(
+    "out",
+    "http_json",
+    ("celsius", FieldType.FLOAT, 4),
+    ("state", FieldType.STRING, 16),
+    ("pressure", FieldType.FLOAT, 8),
+    ("running", FieldType.BOOLEAN, 1),
 )
 
 

@@ -19,25 +19,23 @@ from engine.llm.errors import LLMProviderError, LLMResponseError
 from engine.llm.translation_studio import ProtocolTranslationStudio
 from engine.llm.unified_llm_service import UnifiedLLMService, parse_proposal
 from engine.translation.rules import ConstantRule
-from engine.translation.spec import FieldType, ProtocolField, ProtocolSpecification
+from engine.translation.spec import FieldType
 
-SOURCE = ProtocolSpecification(
-    protocol_id="modbus",
-    protocol_type="modbus",
-    fields=[
-        ProtocolField(name="function_code", field_type=FieldType.INTEGER, length=1),
-        ProtocolField(name="address", field_type=FieldType.INTEGER, length=2),
-        ProtocolField(name="data", field_type=FieldType.BINARY),
-    ],
+from .conftest import spec
+
+SOURCE = spec(
+    "modbus",
+    "modbus",
+    ("function_code", FieldType.INTEGER, 1),
+    ("address", FieldType.INTEGER, 2),
+    ("data", FieldType.BINARY, None),
 )
-TARGET = ProtocolSpecification(
-    protocol_id="mqtt",
-    protocol_type="mqtt",
-    fields=[
-        ProtocolField(name="message_type", field_type=FieldType.INTEGER, length=1),
-        ProtocolField(name="topic", field_type=FieldType.STRING, length=256),
-        ProtocolField(name="payload", field_type=FieldType.BINARY),
-    ],
+TARGET = spec(
+    "mqtt",
+    "mqtt",
+    ("message_type", FieldType.INTEGER, 1),
+    ("topic", FieldType.STRING, 256),
+    ("payload", FieldType.BINARY, None),
 )
 GOOD = {
     "rules": [

@@ -14,9 +14,11 @@ import pytest
 
 from streams.edge.mqtt_client import MqttLink
 from streams.edge.mqtt_sink import MqttSink
+from streams.edge.raw_publisher import RawPublisher
 from streams.edge.settings import MqttSettings, SinkSettings
 from streams.worker.settings import KafkaSettings
 from workers.devstack.mqtt_broker import MqttBroker, MqttBrokerConfig, mosquitto_bin
+from workers.devstack.relay import translate_raw
 
 
 @pytest.fixture
@@ -109,6 +111,14 @@ class EdgeRig:
     broker: MqttBroker
     make_sink: Callable[..., MqttSink]
     background: Callable[[Awaitable[Any]], asyncio.Task[Any]]
+
+    async def start_pipeline(self, sink: MqttSink) -> RawPublisher:
+        """Run the stand-in translator and ``sink`` in the background; a started publisher."""
+        self.background(translate_raw(self.bootstrap, self.topics.raw, self.topics.mqtt))
+        self.background(sink.run())
+        publisher = RawPublisher(self.bootstrap, self.topics.raw)
+        await publisher.start()
+        return publisher
 
 
 @pytest.fixture

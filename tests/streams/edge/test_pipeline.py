@@ -12,12 +12,10 @@ from prometheus_client import REGISTRY
 
 from streams.edge.modbus_ingest import ModbusIngest, parse_poll
 from streams.edge.mqtt_subscriber import MqttSubscriber
-from streams.edge.raw_publisher import RawPublisher
 from streams.edge.settings import IngestSettings
 from tests.streams.edge.conftest import EdgeRig
 from tests.support.edge import block, read_all, wait_for
 from workers.devstack.modbus_sim import ModbusSimulator
-from workers.devstack.relay import translate_raw
 
 pytestmark = pytest.mark.integration
 Background = Callable[[Awaitable[Any]], asyncio.Task[Any]]
@@ -35,10 +33,7 @@ async def test_every_polled_block_reaches_the_subscriber(edge: EdgeRig) -> None:
         ModbusSimulator(port=0, units=(1, 2), changing=False) as sim,
         MqttSubscriber(edge.broker.port) as sub,
     ):
-        edge.background(translate_raw(edge.bootstrap, edge.topics.raw, edge.topics.mqtt))
-        edge.background(sink.run())
-        publisher = RawPublisher(edge.bootstrap, edge.topics.raw)
-        await publisher.start()
+        publisher = await edge.start_pipeline(sink)
         stop = asyncio.Event()
         ingests = [
             ModbusIngest(
@@ -83,10 +78,7 @@ async def test_broker_restart_loses_nothing(edge: EdgeRig) -> None:
         ModbusSimulator(port=0, units=(1,), changing=True) as sim,
         MqttSubscriber(edge.broker.port) as sub,
     ):
-        edge.background(translate_raw(edge.bootstrap, edge.topics.raw, edge.topics.mqtt))
-        edge.background(sink.run())
-        publisher = RawPublisher(edge.bootstrap, edge.topics.raw)
-        await publisher.start()
+        publisher = await edge.start_pipeline(sink)
         stop = asyncio.Event()
         ingest = ModbusIngest(
             "127.0.0.1",

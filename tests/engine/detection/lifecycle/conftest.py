@@ -6,16 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.core.config import Config, DetectorSettings
 from engine.datasets.synthetic import generate
 from engine.detection.dataset import LabelledFrame, save_jsonl
 from engine.detection.field_detector import FieldDetector
 
-TINY = DetectorSettings(embedding_dim=16, hidden_size=32, num_layers=1, device="cpu")
-
-
-def tiny_config(**overrides: object) -> Config:
-    return Config(detector=TINY.model_copy(update=overrides))
+from ..conftest import tiny_config
 
 
 @pytest.fixture(scope="session")

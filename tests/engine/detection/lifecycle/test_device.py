@@ -10,7 +10,7 @@ import torch
 from engine.detection.field_detector import FieldDetector, resolve_device
 from engine.errors import ConfigError
 
-from .conftest import tiny_config
+from ..conftest import tiny_config
 
 
 def test_cuda_without_gpu_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ from engine.translation import store
 from tests.engine.translation.conftest import hand_rules
 from tests.support.cli import cli
 
-from .conftest import tiny_config
+from ..conftest import tiny_config
 
 
 def test_checkpoint_records_files_code_libraries_parameters(

@@ -12,7 +12,7 @@ from engine.detection.quality import DataQualityError, QualityPolicy, check_data
 from engine.errors import DatasetError
 from tests.support.cli import cli
 
-from .conftest import tiny_config
+from ..conftest import tiny_config
 
 GOOD = (b"\x01\x02\x03\x04", [(0, 2, "a"), (2, 4, "b")])
 

@@ -12,7 +12,7 @@ from engine.detection.batching import pad_bytes
 from engine.detection.field_detector import FieldDetector
 from engine.detection.quantization import QuantizationRefusedError, judge, quantize_model
 
-from .conftest import tiny_config
+from ..conftest import tiny_config
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from engine.detection.field_detector import FieldDetector
 from engine.detection.retention import Artifact, apply_prune, plan_prune
 from tests.support.cli import cli
 
-from .conftest import tiny_config
+from ..conftest import tiny_config
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
