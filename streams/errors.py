@@ -21,6 +21,7 @@ REJECTION_REASONS: Final = frozenset(
         "stale",
         "future",
         "replayed",
+        "out_of_order",  # not newer than the command that set the pointer (fleet-wide order)
         "malformed",
         "oversized",
         "unknown_action",
@@ -40,6 +41,9 @@ REJECTION_REASONS: Final = frozenset(
         "no_known_good",
         "shadow_worse",  # promoted candidate did worse in shadow (monitoring.shadow)
         "internal_error",
+        # Reconciling to a pointer the control key did not seal (streams.control.pointer_seal).
+        "pointer_unsigned",
+        "pointer_forged",
     }
 )
 

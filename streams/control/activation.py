@@ -1,12 +1,19 @@
 """Applying verified control commands, and reconciling a worker to the Redis pointer.
 
-Per command, on every worker: verify (signature, freshness) → per-worker replay guard
-``seen:{worker_id}:{command_id}`` → pick the version (the command's, the previous one in the
-history, or known-good) → resolve the artifact and check its sha256 → load a fresh model beside
-the running one → validate it (skipped for ``emergency_rollback``) → compare-and-set the pointer
-→ swap locally only if the pointer now carries this command. A global ``seen:{id}`` guard would
-let only the first of N replicas apply a command; keyed per worker, each replica applies it once
-and the CAS (which ignores a command already applied) changes the pointer once.
+Per command, on every worker: verify (signature, freshness) → per-worker idempotency guard
+``seen:{worker_id}:{command_id}`` → fleet-wide order: refuse a command that moved a pointer
+before and was superseded (``applied:{id}``, reason ``replayed``) or that is not newer than the
+command that set the pointer (``out_of_order``) → pick the version (the command's, the previous
+one in the history, or known-good) → resolve the artifact and check its sha256 against its
+sidecar, against the ``sha256`` the command carries (swap, promote) and against the sha256
+recorded when that version was applied (rollbacks) → load a fresh model beside the running one
+→ validate it (skipped for ``emergency_rollback``) → compare-and-set a sealed pointer → swap
+locally only if the pointer now carries this command.
+
+A global ``seen:{id}`` guard would let only the first of N replicas apply a command; keyed per
+worker, each replica applies it once and the CAS (which ignores a command already applied)
+changes the pointer once. Order is what stops a replay on a *new* replica: its per-worker key
+is fresh, but the command is older than the pointer.
 """
 
 from __future__ import annotations
@@ -25,8 +32,9 @@ from engine.errors import EngineError
 from streams.control.artifact_root import ArtifactRoot
 from streams.control.command import ControlCommand, verify
 from streams.control.events import ControlEvent, Stopwatch
+from streams.control.pointer_seal import check_seal, seal
 from streams.control.settings import ControlSettings
-from streams.control.state import HistoryEntry, VersionPointer, VersionStore
+from streams.control.state import HistoryEntry, VersionPointer, VersionStore, command_order
 from streams.errors import CommandRejectedError, StateError
 from streams.monitoring import worker_metrics as metrics
 from streams.worker.registry import DETECTOR, Active, ModelRegistry, score_detector, warm_detector
@@ -121,6 +129,7 @@ class Activator:
             return
         before = await self._get_active(component, pair)
         event.from_version = before.version if before else None
+        await self._check_order(cmd, before)
         version = await self._target_version(cmd, before)
         event.to_version = version
         if cmd.action == "promote" and self._promote_gate is not None:
@@ -129,10 +138,24 @@ class Activator:
                 raise CommandRejectedError("shadow_worse", refusal)
         watch.lap("resolve")
         cand = await self._prepare(component, pair, version, str(cmd.id), watch)
+        expected, source = await self._expected_sha256(cmd, version)
+        if expected is not None and cand.active.sha256.lower() != expected.lower():
+            raise CommandRejectedError(
+                "checksum_mismatch", f"{cand.path.name} is not the artifact {source}"
+            )
         if cmd.action != "emergency_rollback":
             await self._validate(component, cand, cmd.target.min_f1 or cmd.target.min_accuracy)
         watch.lap("validate")
-        ptr = VersionPointer(version, str(cand.path), cand.active.sha256, str(cmd.id))
+        ptr = seal(
+            VersionPointer(
+                version,
+                str(cand.path),
+                cand.active.sha256,
+                str(cmd.id),
+                order=command_order(cmd.issued_at),
+            ),
+            self._key,
+        )
         entry = HistoryEntry(
             cmd.action,
             event.from_version,
@@ -141,10 +164,16 @@ class Activator:
             cmd.issuer,
             "applied",
             cmd.target.reason,
+            sha256=cand.active.sha256,
         )
         try:
             event.pointer_changed = await self.store.compare_and_set_active(
-                component, pair, event.from_version, ptr, history=entry
+                component,
+                pair,
+                event.from_version,
+                ptr,
+                history=entry,
+                applied_ttl_s=self.control.control_replay_ttl_s,
             )
             now = await self.store.get_active(component, pair)
         except StateError as exc:
@@ -158,6 +187,48 @@ class Activator:
             await self.store.mark_known_good(component, pair, now)
         event.outcome = "applied"
         watch.lap("swap")
+
+    async def _check_order(self, cmd: ControlCommand, before: VersionPointer | None) -> None:
+        """Refuse a command older than the pointer's, or one applied before and superseded."""
+        if before is not None and before.command_id == str(cmd.id):
+            return  # the command the pointer already carries: applying it again is a no-op
+        try:
+            applied = await self.store.was_applied(str(cmd.id))
+        except StateError as exc:
+            raise CommandRejectedError("redis_unavailable", str(exc)) from exc
+        if applied:
+            raise CommandRejectedError(
+                "replayed", f"command {cmd.id} moved the pointer before and was superseded"
+            )
+        if before is not None and 0 < before.order >= command_order(cmd.issued_at):
+            raise CommandRejectedError(
+                "out_of_order",
+                f"issued {cmd.issued_at.isoformat()}, not after the command that set "
+                f"{before.version} ({before.command_id})",
+            )
+
+    async def _expected_sha256(self, cmd: ControlCommand, version: str) -> tuple[str | None, str]:
+        """The sha256 the artifact must have, and where that requirement comes from."""
+        if cmd.target.sha256 is not None:
+            return cmd.target.sha256, "the command names"
+        if cmd.action in ("swap", "promote"):
+            if self.control.control_require_sha256:
+                raise CommandRejectedError(
+                    "checksum_missing", f"{cmd.action} carries no target.sha256"
+                )
+            return None, ""
+        # Rollbacks: the bytes must be those this version had when it was applied before.
+        try:
+            good = await self.store.get_known_good(cmd.component, cmd.target.pair)
+            if good is not None and good.version == version:
+                return good.sha256, f"recorded as known-good for {version}"
+            history = await self.store.get_history(cmd.component, cmd.target.pair, limit=200)
+        except StateError as exc:
+            raise CommandRejectedError("redis_unavailable", str(exc)) from exc
+        for e in history:
+            if e.outcome == "applied" and e.to_version == version and e.sha256:
+                return e.sha256, f"applied as {version} at {e.at.isoformat()}"
+        return None, ""
 
     async def _target_version(self, cmd: ControlCommand, before: VersionPointer | None) -> str:
         if cmd.action in ("swap", "promote") or cmd.target.version is not None:
@@ -248,6 +319,8 @@ class Activator:
             ptr = await self._get_active(component, pair)
             if ptr is None and initial is not None:
                 ptr = await self._seed(component, pair, initial)
+            if ptr is not None:
+                check_seal(ptr, self._key)
             current = self.registry.current(component, pair)
             if ptr is None or (
                 current and (current.version, current.sha256) == (ptr.version, ptr.sha256)
@@ -270,8 +343,10 @@ class Activator:
 
     async def _seed(self, component: str, pair: str | None, version: str) -> VersionPointer | None:
         path, sha = await asyncio.to_thread(self.root.resolve_verified, component, version, pair)
-        ptr = VersionPointer(version, str(path), sha, f"bootstrap-{uuid.uuid4()}")
-        entry = HistoryEntry("bootstrap", None, version, ptr.command_id, self.worker_id, "applied")
+        ptr = seal(VersionPointer(version, str(path), sha, f"bootstrap-{uuid.uuid4()}"), self._key)
+        entry = HistoryEntry(
+            "bootstrap", None, version, ptr.command_id, self.worker_id, "applied", sha256=sha
+        )
         try:
             if await self.store.compare_and_set_active(component, pair, None, ptr, history=entry):
                 await self.store.mark_known_good(component, pair, ptr)

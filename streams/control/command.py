@@ -70,6 +70,8 @@ class CommandTarget(BaseModel):
         pair: Protocol pair ``src->dst``; required for ``translation_rules``.
         reason: Free text for the audit trail.
         figures: Named measurements backing the command (e.g. offline F1).
+        sha256: The artifact's sha256 (hex), signed with the command: ``swap`` and ``promote``
+            load only an artifact with exactly these bytes (``cronos control`` computes it).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -81,6 +83,7 @@ class CommandTarget(BaseModel):
     pair: str | None = Field(default=None, pattern=PAIR_RE.pattern, max_length=129)
     reason: str | None = Field(default=None, max_length=1000)
     figures: dict[str, float] | None = Field(default=None, max_length=64)
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
 
 
 class ControlCommand(BaseModel):
@@ -195,7 +198,8 @@ def new_command(
         target: Target parameters (mapping or model).
         issuer: Who issues it.
         key: HMAC key (at least :data:`MIN_KEY_BYTES` bytes).
-        now: Issue time; defaults to the current UTC time truncated to the second.
+        now: Issue time; defaults to the current UTC time, to the microsecond (commands are
+            ordered fleet-wide by it, and two may be issued within one second).
 
     Returns:
         The signed command and its wire bytes.
@@ -204,7 +208,7 @@ def new_command(
         pydantic.ValidationError: The arguments do not form a valid command.
         SettingsError: ``key`` is too short (a configuration fault, not the command's).
     """
-    issued = now or datetime.now(UTC).replace(microsecond=0)
+    issued = now or datetime.now(UTC)
     cmd = ControlCommand.model_validate(
         {
             "id": uuid.uuid4(),

@@ -36,7 +36,10 @@ class ControlSettings(BaseSettings):
         control_max_age_s: Oldest accepted command, seconds.
         control_max_future_s: Tolerated clock skew into the future, seconds.
         control_max_bytes: Largest accepted command message, bytes.
-        control_replay_ttl_s: How long a seen command id is remembered, seconds.
+        control_replay_ttl_s: How long a seen command id is remembered, seconds (also the
+            lifetime of the fleet-wide ``applied:{id}`` marker).
+        control_require_sha256: Refuse ``swap``/``promote`` commands that do not carry the
+            artifact's sha256 in ``target.sha256`` (the bytes an operator signed for).
     """
 
     model_config = SettingsConfigDict(env_prefix="CRONOS_", frozen=True, extra="ignore")
@@ -47,6 +50,7 @@ class ControlSettings(BaseSettings):
     control_max_future_s: float = Field(default=DEFAULT_MAX_FUTURE_S, ge=0)
     control_max_bytes: int = Field(default=DEFAULT_MAX_BYTES, ge=256, le=1 << 20)
     control_replay_ttl_s: int = Field(default=86_400, gt=0)
+    control_require_sha256: bool = True
 
     @model_validator(mode="after")
     def _replay_outlives_window(self) -> ControlSettings:

@@ -2,14 +2,19 @@
 
 Keys (after a configurable prefix, default ``cronos:``)::
 
-    active:{component}[:{pair}]      hash   version, path, sha256, activated_at, command_id
+    active:{component}[:{pair}]      hash   version, path, sha256, activated_at, command_id,
+                                            order, signature
     history:{component}[:{pair}]     list   JSON entries, newest first (LPUSH), trimmed
     known_good:{component}[:{pair}]  hash   same fields as active
-    seen:{command_id}                string replay guard, with TTL
+    seen:{worker_id}:{command_id}    string per-worker idempotency guard, with TTL
+    applied:{command_id}             string fleet-wide: this command once moved a pointer, TTL
     lock:{name}                      string random token of the holder, with TTL
 
 The pointer is the source of truth and only changes through a Lua compare-and-set, so N
-workers applying one command change it once. Lua scripts touch several keys, so on Redis
+workers applying one command change it once. ``order`` is the applying command's
+``issued_at`` in microseconds since the epoch (0 for a bootstrap seed): the compare-and-set
+refuses a command that is not newer than the one that set the pointer, so a captured command
+replayed to a new replica cannot move the fleet back. Lua scripts touch several keys, so on Redis
 Cluster all keys of one component/pair would need one hash slot; we run a single Redis.
 Every redis error is wrapped in :class:`~streams.errors.StateError`.
 """
@@ -31,20 +36,29 @@ from streams.control.command import COMPONENTS, PAIR_RE, format_utc
 from streams.control.settings import RedisSettings
 from streams.errors import CommandRejectedError, StateError
 
+# KEYS: active pointer, history list, applied:{command id} marker.
 # ARGV: has_expected ('0'|'1'), expected version, command id, history entry ('' = none),
-# history cap, then field/value pairs of the new pointer. Returns 1 when the pointer was replaced.
-# A pointer already set by this command id is left alone: a worker that read the pointer after
-# another one applied the command must not apply (and log) it a second time.
+# history cap, the new pointer's order, the marker's TTL in s ('0' = no marker), then field/value
+# pairs of the new pointer. Returns 1 when the pointer was replaced, 0 when it no longer holds the
+# expected version (or already carries this command: a worker that read the pointer after another
+# one applied the command must not apply, and log, it a second time), -1 when the command is not
+# newer than the one that set the pointer (order: microseconds of issued_at; 0 means unordered:
+# a bootstrap seed, or a pointer written before orders existed, accepts any command).
 _CAS_LUA: Final = """
-local cur = redis.call('HMGET', KEYS[1], 'version', 'command_id')
+local cur = redis.call('HMGET', KEYS[1], 'version', 'command_id', 'order')
 if cur[2] == ARGV[3] then return 0 end
 if ARGV[1] == '1' then
   if cur[1] ~= ARGV[2] then return 0 end
 elseif cur[1] then
   return 0
 end
+local held = tonumber(cur[3] or '0') or 0
+if held > 0 and tonumber(ARGV[6]) <= held then return -1 end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('HSET', KEYS[1], unpack(ARGV, 8))
+if ARGV[7] ~= '0' then
+  redis.call('SET', KEYS[3], '1', 'EX', tonumber(ARGV[7]))
+end
 if ARGV[4] ~= '' then
   redis.call('LPUSH', KEYS[2], ARGV[4])
   redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[5]) - 1)
@@ -61,22 +75,41 @@ return 0
 """
 
 _POINTER_FIELDS: Final = ("version", "path", "sha256", "activated_at", "command_id")
+#: Fields added later: a pointer written before them reads as order 0 and unsigned.
+_OPTIONAL_FIELDS: Final = ("order", "signature")
+
+
+def command_order(issued_at: datetime) -> int:
+    """A command's place in the fleet-wide order: ``issued_at`` in microseconds since 1970."""
+    delta = issued_at.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 @dataclass(frozen=True, slots=True)
 class VersionPointer:
-    """Which artifact a component runs (the ``active`` and ``known_good`` hashes)."""
+    """Which artifact a component runs (the ``active`` and ``known_good`` hashes).
+
+    Attributes:
+        order: :func:`command_order` of the command that set it; 0 for a bootstrap seed.
+        signature: HMAC of the other fields with the control key
+            (:func:`streams.control.pointer_seal.seal`); empty when unsigned.
+    """
 
     version: str
     path: str
     sha256: str
     command_id: str
     activated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    order: int = 0
+    signature: str = ""
 
     def to_mapping(self) -> dict[str, str]:
         """Flat string mapping stored in the Redis hash."""
-        return {name: str(getattr(self, name)) for name in _POINTER_FIELDS} | {
-            "activated_at": format_utc(self.activated_at)
+        fields = {name: str(getattr(self, name)) for name in _POINTER_FIELDS}
+        return fields | {
+            "activated_at": format_utc(self.activated_at),
+            "order": str(self.order),
+            "signature": self.signature,
         }
 
     @classmethod
@@ -88,6 +121,11 @@ class VersionPointer:
             raise StateError(f"version pointer lacks {', '.join(missing)}")
         fields: dict[str, Any] = {name: data[name] for name in _POINTER_FIELDS}
         fields["activated_at"] = datetime.fromisoformat(data["activated_at"])
+        try:
+            fields["order"] = int(data.get("order") or 0)
+        except ValueError as exc:
+            raise StateError(f"version pointer has a bad order {data['order'][:32]!r}") from exc
+        fields["signature"] = data.get("signature", "")
         return cls(**fields)
 
 
@@ -103,6 +141,8 @@ class HistoryEntry:
     outcome: str
     reason: str | None = None
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: sha256 of the artifact an applied entry activated (rollbacks check against it).
+    sha256: str | None = None
 
     def to_json(self) -> bytes:
         """JSON form stored in the history list."""
@@ -187,6 +227,7 @@ class VersionStore:
         new_pointer: VersionPointer,
         *,
         history: HistoryEntry | None = None,
+        applied_ttl_s: int = 0,
     ) -> bool:
         """Atomically replace the active pointer if it still holds ``expected_version``.
 
@@ -197,23 +238,41 @@ class VersionStore:
             new_pointer: Pointer to store.
             history: Entry appended in the same step, only if the pointer changed — so one
                 command leaves one "applied" entry however many workers apply it.
+            applied_ttl_s: When > 0, also mark ``applied:{command_id}`` for this many seconds
+                (the fleet-wide replay guard, see :meth:`was_applied`).
 
         Returns:
             ``True`` if this call changed the pointer; ``False`` if the pointer no longer holds
-            ``expected_version`` or already carries ``new_pointer.command_id``.
+            ``expected_version``, already carries ``new_pointer.command_id``, or was set by a
+            command whose order is not older than ``new_pointer.order``.
         """
-        keys = [self.key("active", component, pair), self.key("history", component, pair)]
+        keys = [
+            self.key("active", component, pair),
+            self.key("history", component, pair),
+            self.applied_key(new_pointer.command_id),
+        ]
         args: list[str | bytes | int] = [
             "0" if expected_version is None else "1",
             expected_version or "",
             new_pointer.command_id,
             history.to_json() if history is not None else "",
             self._history_cap,
+            new_pointer.order,
+            max(0, int(applied_ttl_s)),
         ]
         for name, value in new_pointer.to_mapping().items():
             args += [name, value]
         with _wrapped("compare-and-set"):
-            return bool(await self._cas(keys=keys, args=args))
+            return int(await self._cas(keys=keys, args=args)) == 1
+
+    def applied_key(self, command_id: str) -> str:
+        """The fleet-wide marker of a command that moved a pointer."""
+        return f"{self._prefix}applied:{command_id}"
+
+    async def was_applied(self, command_id: str) -> bool:
+        """True if ``command_id`` moved a pointer (on any replica) within the marker's TTL."""
+        with _wrapped("read applied marker"):
+            return bool(await self._redis.exists(self.applied_key(command_id)))
 
     async def append_history(self, component: str, pair: str | None, entry: HistoryEntry) -> None:
         """Push an entry on the history list (newest first) and trim it to the cap."""

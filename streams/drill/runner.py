@@ -74,6 +74,8 @@ class _Channel:
     def __init__(self, kafka: KafkaSettings, key: bytes, issuer: str) -> None:
         self.kafka, self.key, self.issuer = kafka, key, issuer
         self.sent: list[str] = []  # versions of the commands sent, in order
+        #: Version → the artifact sha256 its swap is bound to (from the pointer and history).
+        self.sha256: dict[str, str] = {}
         auth = kafka.client_auth()
         self._producer = AIOKafkaProducer(
             bootstrap_servers=kafka.bootstrap_servers, acks="all", **auth
@@ -93,9 +95,11 @@ class _Channel:
         await self._events.stop()
         await self._producer.stop()
 
-    async def send(self, action: str, component: str, version: str, reason: str) -> str:
-        """Sign and publish one command; returns its id."""
-        target = {"version": version, "reason": reason}
+    async def send(
+        self, action: str, component: str, version: str, reason: str, sha256: str
+    ) -> str:
+        """Sign and publish one command bound to the artifact ``sha256``; returns its id."""
+        target = {"version": version, "reason": reason, "sha256": sha256}
         cmd, raw = new_command(action, component, target, self.issuer, self.key)
         self.sent.append(version)
         await self._producer.send_and_wait(self.kafka.topic_control, raw)
@@ -112,7 +116,7 @@ class _Channel:
     ) -> list[tuple[ControlEvent, float]]:
         """Send a signed swap and collect ``(event, wall ms)`` per answering worker."""
         sent = time.monotonic()
-        cmd_id = await self.send("swap", component, version, reason)
+        cmd_id = await self.send("swap", component, version, reason, self.sha256[version])
         got: dict[str, tuple[ControlEvent, float]] = {}
         deadline, last = sent + timeout_s, sent
         while time.monotonic() < deadline and not _enough(got, expect, last, quiet_s):
@@ -157,10 +161,20 @@ async def run_drill(
     previous = cfg.to_version or previous_version(history, active.version)
     if previous is None or previous == active.version:
         raise DrillError(f"no version other than {active.version} to drill against")
+    recorded = [
+        e.sha256
+        for e in history
+        if e.outcome == "applied" and e.to_version == previous and e.sha256
+    ]
+    if not recorded:
+        raise DrillError(
+            f"no sha256 recorded for {previous}: swap to it once with `cronos control swap`"
+        )
     run_id = uuid.uuid4().hex[:8]
     report = DrillReport(cfg.component, active.version, previous, run_id)
     prefix = f"drill-{run_id}-"
     channel = _Channel(kafka, key, issuer)
+    channel.sha256 = {active.version: active.sha256, previous: recorded[0]}
     counter = OutcomeCounter(
         kafka.bootstrap_servers, kafka.topic_results, kafka.topic_dlq, prefix, kafka.client_auth()
     )
@@ -186,7 +200,8 @@ async def run_drill(
             # Interrupted between the swaps (Ctrl-C, broker error): still send the way back.
             if channel.sent == [report.previous]:
                 with contextlib.suppress(Exception):
-                    await channel.send("swap", cfg.component, report.original, "drill abort")
+                    sha = channel.sha256[report.original]
+                    await channel.send("swap", cfg.component, report.original, "drill abort", sha)
             raise
         await load.stop()
         say(f"waiting for the outcome of {len(load.published)} probe frames")

@@ -43,11 +43,25 @@ def build_artifacts(root: Path) -> Path:
     bad.write_bytes(bytes(data))
     sidecar = good.with_name(good.name + ".sha256").read_text()
     bad.with_name(bad.name + ".sha256").write_text(sidecar.replace(good.name, bad.name))
+    for version in (*VERSIONS, CORRUPT):
+        name = f"field_detector_v{version}_latest.pt.sha256"
+        ARTIFACT_SHA256[version] = (out / name).read_text().split()[0]
     return root
 
 
+#: Version → sha256 of the detectors :func:`build_artifacts` wrote (swap/promote carry it).
+ARTIFACT_SHA256: dict[str, str] = {}
+
+
 def command(action: str, target: dict[str, Any], *, now: datetime | None = None) -> bytes:
-    """A signed field_detector command's wire bytes."""
+    """A signed field_detector command's wire bytes.
+
+    ``swap`` and ``promote`` are bound to the built artifact's sha256 (as ``cronos control``
+    does it) unless ``target`` names one; a version never built goes without.
+    """
+    version = target.get("version")
+    if action in ("swap", "promote") and "sha256" not in target and version in ARTIFACT_SHA256:
+        target = target | {"sha256": ARTIFACT_SHA256[version]}
     _, raw = new_command(action, "field_detector", target, "tests@ci", HMAC_KEY, now=now)
     return raw
 

@@ -11,6 +11,7 @@ import getpass
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -18,11 +19,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from rich.console import Console
 from rich.table import Table
 
+from streams.control.artifact_root import ArtifactRoot
 from streams.control.command import new_command
 from streams.control.events import ControlEvent
 from streams.control.settings import ControlSettings, RedisSettings
 from streams.control.state import VersionStore
-from streams.errors import KafkaSetupError
+from streams.errors import CommandRejectedError, KafkaSetupError
 from streams.kafka import assign_all
 from streams.worker.settings import KafkaSettings
 from workers.cli.drill import drill
@@ -34,6 +36,23 @@ COMPONENT = typer.Option("field_detector", help="field_detector or translation_r
 PAIR = typer.Option(None, help="Protocol pair src->dst (translation_rules only).")
 WAIT = typer.Option(0, "--wait", help="Wait for this many workers' events (0: don't wait).")
 TIMEOUT = typer.Option(60.0, help="Seconds --wait waits at most.")
+SHA256 = typer.Option(
+    None, help="The artifact's sha256, signed with the command (default: read from its sidecar)."
+)
+ARTIFACT_ROOT = typer.Option(
+    Path("checkpoints"),
+    envvar="CRONOS_ARTIFACT_ROOT",
+    help="Artifact root the sha256 is read from when --sha256 is not given.",
+)
+
+
+def _artifact_sha256(root: Path, component: str, version: str, pair: str | None) -> str:
+    """The sha256 of the artifact a worker would resolve, checked against its sidecar."""
+    try:
+        return ArtifactRoot(root).resolve_verified(component, version, pair)[1]
+    except CommandRejectedError as exc:
+        console.print(f"[red]not issued:[/] {exc} (under {root}; or pass --sha256)")
+        raise typer.Exit(2) from exc
 
 
 def _issue(action: str, component: str, target: dict[str, Any], wait: int, timeout: float) -> None:
@@ -104,12 +123,14 @@ def _versioned(action: str, summary: str) -> Callable[..., None]:
         component: str = COMPONENT,
         pair: str = PAIR,
         min_f1: float | None = None,
+        sha256: str | None = SHA256,
+        artifact_root: Path = ARTIFACT_ROOT,
         wait: int = WAIT,
         timeout: float = TIMEOUT,
     ) -> None:
-        _issue(
-            action, component, {"version": version, "pair": pair, "min_f1": min_f1}, wait, timeout
-        )
+        digest = sha256 or _artifact_sha256(artifact_root, component, version, pair)
+        target = {"version": version, "pair": pair, "min_f1": min_f1, "sha256": digest}
+        _issue(action, component, target, wait, timeout)
 
     command.__doc__ = summary
     return command

@@ -37,6 +37,7 @@ from engine.core.config import Config, DetectorSettings
 from engine.datasets.synthetic import generate
 from engine.detection.default_model import default_model_path
 from engine.detection.field_detector import FieldDetector
+from streams.control.artifact_root import ArtifactRoot
 from streams.control.command import new_command
 from streams.edge.default_rules import save_worker_rules
 from streams.edge.modbus_ingest import ModbusIngest, parse_poll
@@ -54,6 +55,8 @@ console = Console()
 DETECTOR_VERSION = "1.0.0"
 RULES_VERSION = "1.0.0"
 POLLS = ("hr:0-9@1s", "ir:0-3@2s")
+TRANSLATION_RULES = "translation_rules"
+MODBUS_PAIR = "modbus->mqtt"
 REDIS_PREFIX = "cronos-run:"
 
 
@@ -145,16 +148,18 @@ async def _watch_worker(proc: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"the worker exited with code {proc.returncode}; end of its log:\n{tail}")
 
 
-async def activate_rules(kafka: KafkaSettings, key: bytes) -> dict:
+async def activate_rules(kafka: KafkaSettings, key: bytes, root: Path) -> dict:
     """Wait until the worker is up, issue a signed swap to the default rules, await its event.
 
     A worker applies only commands issued after it started (earlier ones are covered by the
     Redis pointer it reconciles to), so the command goes out after the worker's first event.
     """
+    # The command is bound to the rules file's bytes, as `cronos control swap` does it.
+    _, sha256 = ArtifactRoot(root).resolve_verified(TRANSLATION_RULES, RULES_VERSION, MODBUS_PAIR)
     cmd, raw = new_command(
         "swap",
         "translation_rules",
-        {"version": RULES_VERSION, "pair": "modbus->mqtt"},
+        {"version": RULES_VERSION, "pair": "modbus->mqtt", "sha256": sha256},
         "make-run@localhost",
         key,
     )
@@ -281,7 +286,7 @@ async def run_demo(state: Path, duration_s: float | None = None) -> DemoCounts:
         console.print(f"worker started (pid {proc.pid}, log {state / 'worker.log'})")
         watcher = asyncio.create_task(_watch_worker(proc, state / "worker.log"))
         tasks.append(watcher)
-        activation = asyncio.create_task(activate_rules(kafka, key.encode()))
+        activation = asyncio.create_task(activate_rules(kafka, key.encode(), root))
         await asyncio.wait({watcher, activation}, return_when=asyncio.FIRST_COMPLETED)
         if watcher.done():
             activation.cancel()

@@ -62,7 +62,10 @@ async def test_rollback_and_emergency_rollback(control_env: ControlEnv) -> None:
 
     back_id = await _send(control_env, command("rollback", {"steps": 1}))
     [event] = await _events(control_env, back_id, 1)
-    assert (event.outcome, event.from_version, event.to_version) == ("applied", "1.1.0", "1.0.0")
+    assert (event.outcome, event.from_version, event.to_version) == ("applied", "1.1.0", "1.0.0"), (
+        event.reason,
+        event.detail,
+    )
     assert w1.version() == "1.0.0" == await _pointer(control_env)
 
     await _events(control_env, await _send(control_env, command("swap", {"version": "1.1.0"})), 1)

@@ -8,6 +8,7 @@ other tests and runs.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -88,6 +89,22 @@ async def test_pointer_round_trip_and_cas(store: VersionStore) -> None:
     assert await store.get_active("field_detector") == second
 
 
+async def test_cas_refuses_a_command_not_newer_than_the_pointer(store: VersionStore) -> None:
+    newer = dataclasses.replace(_pointer("1.2.0"), order=2_000)
+    assert await store.compare_and_set_active("field_detector", None, None, newer)
+    # An older command (a replayed capture) and one of the same instant are both refused.
+    for order in (1_000, 2_000):
+        older = dataclasses.replace(_pointer("1.1.0"), order=order)
+        assert not await store.compare_and_set_active("field_detector", None, "1.2.0", older)
+    assert (await store.get_active("field_detector")) == newer
+    later = dataclasses.replace(_pointer("1.3.0"), order=2_001)
+    assert await store.compare_and_set_active(
+        "field_detector", None, "1.2.0", later, applied_ttl_s=60
+    )
+    assert await store.was_applied(later.command_id)
+    assert not await store.was_applied(newer.command_id)  # no TTL given: no marker
+
+
 async def test_keys_follow_layout(store: VersionStore) -> None:
     pair = "modbus->mqtt"
     await store.compare_and_set_active("translation_rules", pair, None, _pointer("1.0.0"))
@@ -101,6 +118,8 @@ async def test_keys_follow_layout(store: VersionStore) -> None:
         "sha256",
         "activated_at",
         "command_id",
+        "order",
+        "signature",
     }
     assert fields[b"activated_at"] == b"2026-11-27T10:00:00.123000Z"
     assert await store.get_active("translation_rules", "modbus->opcua") is None

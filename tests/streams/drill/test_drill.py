@@ -31,7 +31,7 @@ from workers.cli.main import app
 
 
 def _entry(to: str, outcome: str = "applied", action: str = "swap") -> HistoryEntry:
-    return HistoryEntry(action, None, to, "c", "ops@h", outcome)
+    return HistoryEntry(action, None, to, "c", "ops@h", outcome, sha256="ab" * 32)
 
 
 def test_previous_version_skips_refusals_and_the_current_version() -> None:
@@ -170,12 +170,14 @@ def _fakes(monkeypatch: pytest.MonkeyPatch, flowing: bool) -> list[str]:
         async def start(self) -> None: ...
         async def stop(self) -> None: ...
 
-        async def send(self, action: str, component: str, version: str, reason: str) -> str:
+        async def send(
+            self, action: str, component: str, version: str, reason: str, sha256: str
+        ) -> str:
             sent.append(version)
             return "id"
 
         async def swap(self, component: str, version: str, *args: object) -> list:
-            await self.send("swap", component, version, "")
+            await self.send("swap", component, version, "", self.sha256[version])
             raise RuntimeError("broker gone")  # after the first swap was published
 
     class Counter_:
@@ -215,6 +217,15 @@ async def test_nothing_is_swapped_when_no_probe_comes_back(monkeypatch: pytest.M
     report = await run_drill(KafkaSettings(), _Store(), b"k" * 32, DrillConfig(timeout_s=0.3), "t")  # type: ignore[arg-type]
     assert sent == [] and not report.ok
     assert "nothing swapped" in report.errors[0] and report.previous == "1.0.0"
+
+
+async def test_no_recorded_sha256_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Legacy(_Store):  # history written before entries carried the artifact's sha256
+        async def get_history(self, component: str, limit: int) -> list[HistoryEntry]:
+            return [HistoryEntry("bootstrap", None, "1.0.0", "c", "ops@h", "applied")]
+
+    with pytest.raises(DrillError, match=r"no sha256 recorded for 1\.0\.0"):
+        await run_drill(KafkaSettings(), Legacy(), b"k" * 32, DrillConfig(), "t")  # type: ignore[arg-type]
 
 
 async def test_no_previous_version_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
