@@ -21,6 +21,7 @@ from streams.control.command import format_utc
 from streams.control.state import VersionStore
 from streams.monitoring.recorder import Recorder
 from streams.monitoring.windows import MetricWindows
+from streams.worker.publisher import HEALTH as publish_health
 from streams.worker.registry import ModelRegistry
 
 CHART_WINDOW_S = 900
@@ -197,8 +198,12 @@ def build_app(source: StatusSource) -> web.Application:
         return web.Response(text="ok")
 
     async def readyz(_: web.Request) -> web.Response:
-        ready = source.registry.current(DETECTOR) is not None
-        return web.Response(text="ready" if ready else "no detector", status=200 if ready else 503)
+        if source.registry.current(DETECTOR) is None:
+            return web.Response(text="no detector", status=503)
+        stalled = publish_health.stalled_for()
+        if stalled > 0:  # the broker stopped acknowledging: nothing is committed meanwhile
+            return web.Response(text=f"publish stalled for {stalled:.0f} s", status=503)
+        return web.Response(text="ready")
 
     app = web.Application()
     app.router.add_get("/metrics", metrics_handler)

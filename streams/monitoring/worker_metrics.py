@@ -113,3 +113,18 @@ PUBLISH_STALLS: Final = Counter(
     "Batches whose records the broker had not acknowledged within the stall threshold "
     "(a broker outage or overload; the worker keeps waiting and retrying).",
 )
+PUBLISH_STALLED: Final = Gauge(
+    "cronos_publish_stalled",
+    "1 while the current batch has waited on broker acknowledgements past the stall threshold.",
+)
+OVERSIZED_OUTPUTS: Final = Counter(
+    "cronos_oversized_outputs_total",
+    "Outputs over the record cap, by kind: result or translated (the frame was dead-lettered), "
+    "dead_letter (cut to a stub), refused (the broker refused it for size; stub sent).",
+    ["kind"],
+)
+RECORDS_DROPPED: Final = Counter(
+    "cronos_records_dropped_total",
+    "Records given up: refused for size even as a stub (never retried), by reason.",
+    ["reason"],
+)

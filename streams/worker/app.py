@@ -27,7 +27,7 @@ from streams.monitoring.tasks import Monitoring, register_monitoring
 from streams.worker.frame_agent import register_frame_agent
 from streams.worker.processor import BatchProcessor
 from streams.worker.registry import ModelRegistry
-from streams.worker.settings import KafkaSettings, WorkerSettings
+from streams.worker.settings import PRODUCER_MAX_REQUEST_BYTES, KafkaSettings, WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,7 @@ def faust_app(kafka: KafkaSettings, settings: WorkerSettings) -> faust.App:
         broker_rebalance_timeout=kafka.rebalance_timeout_s,
         broker_commit_interval=kafka.commit_interval_s,
         producer_acks=-1,
+        producer_max_request_size=PRODUCER_MAX_REQUEST_BYTES,
         consumer_auto_offset_reset="earliest",
         stream_wait_empty=True,
     )

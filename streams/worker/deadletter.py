@@ -23,9 +23,14 @@ REASONS: Final[dict[str, str]] = {
     "no_rules": "translate",
     "untranslatable": "translate",
     "serialisation_failed": "serialise",
+    # A result or translated frame over max_record_bytes (never sent: the broker would refuse it).
+    "oversized_output": "publish",
 }
 ERROR_HEADERS: Final = frozenset({"error", "detail", "stage"})
 MAX_DETAIL_BYTES: Final = 1024
+#: Headers a stub keeps from the original (each cut to :data:`STUB_HEADER_BYTES`).
+STUB_KEEPS: Final = ("frame-id", "source", "protocol")
+STUB_HEADER_BYTES: Final = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +71,26 @@ class DeadLetter:
     def value(self) -> bytes:
         """The original bytes (empty for a tombstone)."""
         return self.frame.value or b""
+
+    def stub_headers(self) -> Headers:
+        """Headers of a dead letter too large to carry the frame: where it is, how big, why.
+
+        The stub has no value; ``truncated: 1`` marks it, and ``original-topic``,
+        ``original-partition`` and ``original-offset`` say where the whole frame still is.
+        """
+        f = self.frame
+        kept = [(k, v[:STUB_HEADER_BYTES]) for k, v in f.headers if k in STUB_KEEPS]
+        header_bytes = sum(len(k.encode()) + len(v) for k, v in f.headers)
+        detail = self.detail.encode("utf-8", "replace")[:MAX_DETAIL_BYTES]
+        return [
+            *kept,
+            ("error", self.reason.encode()),
+            ("detail", detail),
+            ("stage", self.stage.encode()),
+            ("truncated", b"1"),
+            ("original-topic", f.topic.encode()),
+            ("original-partition", str(f.partition).encode()),
+            ("original-offset", str(f.offset).encode()),
+            ("original-bytes", str(len(f.value or b"")).encode()),
+            ("original-header-bytes", str(header_bytes).encode()),
+        ]

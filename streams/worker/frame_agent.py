@@ -103,7 +103,7 @@ def register_frame_agent(
             try:
                 outcomes = await processor.process([frame_of(e) for e in events])
                 await publish_outcomes(
-                    records_for(outcomes, kafka), send, stopping=lambda: app.should_stop
+                    records_for(outcomes, kafka, settings), send, stopping=lambda: app.should_stop
                 )
                 record_lag(app, events)
             except asyncio.CancelledError:

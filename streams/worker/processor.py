@@ -112,9 +112,11 @@ class BatchProcessor:
         data = frame.value
         if not data:
             return DeadLetter(frame, "empty_frame", "frame has no bytes")
-        if len(data) > self._settings.max_frame_bytes:
+        # Headers count: they are copied onto the dead letter, and a frame's cost is all of it.
+        size = len(data) + sum(len(k.encode()) + len(v) for k, v in frame.headers)
+        if size > self._settings.max_frame_bytes:
             cap = self._settings.max_frame_bytes
-            return DeadLetter(frame, "oversized_frame", f"{len(data)} bytes > {cap}")
+            return DeadLetter(frame, "oversized_frame", f"{size} bytes with headers > {cap}")
         try:
             detector.check_message(data)
         except InvalidInputError as exc:

@@ -24,6 +24,17 @@ from streams.errors import StreamsError
 
 Headers = list[tuple[str, bytes]]
 
+
+def record_bytes(key: bytes | None, value: bytes | None, headers: Headers) -> int:
+    """Bytes a record takes on the wire, near enough to compare with a size cap.
+
+    Key, value and every header name and value, plus a fixed allowance for the record's own
+    framing (lengths, attributes, offsets: at most ~30 bytes a record and 5 per header).
+    """
+    head = sum(len(k.encode()) + len(v) + 5 for k, v in headers)
+    return len(key or b"") + len(value or b"") + head + 32
+
+
 H_PROTOCOL: Final = "protocol"
 H_TARGET: Final = "target"
 H_FRAME_ID: Final = "frame-id"

@@ -15,7 +15,7 @@ import os
 import socket
 import ssl
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +26,10 @@ from streams.errors import SettingsError
 
 def _default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
+
+
+#: The worker's producer request limit (Faust's ``producer_max_request_size``), bytes.
+PRODUCER_MAX_REQUEST_BYTES: Final = 1_000_000
 
 
 class KafkaSettings(BaseSettings):
@@ -173,8 +177,14 @@ class WorkerSettings(BaseSettings):
             a frame's ``target`` header wins over it.
         default_protocol: Protocol assumed when a frame has no ``protocol`` header.
         artifact_root: Directory holding ``field_detector/`` and ``translation_rules/``.
-        max_frame_bytes: Larger frames are dead-lettered unread.
+        max_frame_bytes: Larger frames (bytes plus headers) are dead-lettered unread.
         max_result_bytes: A larger result is dead-lettered (stage ``serialise``).
+        max_record_bytes: Largest record the worker produces (key, value and headers); a
+            result or translated frame over it becomes a dead letter, a dead letter over it is
+            cut to a stub. Below the producer's request limit
+            (:data:`PRODUCER_MAX_REQUEST_BYTES`), so the broker never refuses one for size.
+        result_headers: Input headers copied onto results and translated frames (the rest
+            stay on the input record; a dead letter keeps them all while it fits).
         initial_detector_version: Version activated when Redis has no pointer yet.
         validation_set: Labelled JSONL used to score candidates when a command sets min_f1.
         warmup_frames: Frames run through a candidate before it is swapped in.
@@ -193,7 +203,9 @@ class WorkerSettings(BaseSettings):
     default_protocol: str = "unknown"
     artifact_root: Path = Path("checkpoints")
     max_frame_bytes: int = Field(default=64 * 1024, ge=1)
-    max_result_bytes: int = Field(default=1 << 20, ge=256)
+    max_result_bytes: int = Field(default=512 * 1024, ge=256)
+    max_record_bytes: int = Field(default=960 * 1024, ge=4096)
+    result_headers: tuple[str, ...] = ("protocol", "target", "frame-id", "source", "direction")
     initial_detector_version: str | None = Field(default=None, pattern=VERSION_RE.pattern)
     validation_set: Path | None = None
     warmup_frames: int = Field(default=16, ge=1, le=1024)
@@ -201,6 +213,16 @@ class WorkerSettings(BaseSettings):
     data_dir: Path = Path(".cronos/worker")
     metrics_port: int = Field(default=0, ge=0, le=65535)
     detector_threads: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _records_fit_requests(self) -> WorkerSettings:
+        # A record the producer would refuse for size is retried for ever by no one: it must
+        # never be built. Request framing needs a little room beside the record itself.
+        if self.max_record_bytes > PRODUCER_MAX_REQUEST_BYTES - 16 * 1024:
+            raise ValueError(
+                f"max_record_bytes must stay below {PRODUCER_MAX_REQUEST_BYTES - 16 * 1024}"
+            )
+        return self
 
     @field_validator("worker_id")
     @classmethod

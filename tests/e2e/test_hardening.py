@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
 from streams.control.events import ControlEvent
@@ -69,3 +70,41 @@ async def test_a_replayed_command_is_refused_by_a_new_replica(
     pointer = await store.get_active("field_detector")
     assert pointer is not None
     assert (pointer.version, pointer.command_id) == ("1.0.0", second_id)
+
+
+async def test_a_one_megabyte_frame_ends_as_a_stub_and_the_partition_moves_on(
+    deployment: Deployment,
+) -> None:
+    dep = deployment
+    broker = dep.env["CRONOS_KAFKA_BROKER"]
+    dep.start("w1")
+    huge = b"\x00\x01" * 500_250  # 1,000,500 bytes: over the worker's producer request limit
+    headers = [("protocol", b"modbus"), ("frame-id", b"poison"), ("x-filler", b"h" * 4000)]
+    after = [
+        (b"plc-0", bytes.fromhex("000100000006010300000002"), [("frame-id", f"after-{i}".encode())])
+        for i in range(5)
+    ]
+    producer = AIOKafkaProducer(bootstrap_servers=broker, acks="all", max_request_size=2 << 20)
+    await producer.start()
+    try:
+        # One partition key for all: the frames after the poison one queue behind it.
+        await producer.send_and_wait(dep.topics["raw"], huge, key=b"plc-0", headers=headers)
+        for key, value, hdrs in after:
+            await producer.send_and_wait(dep.topics["raw"], value, key=key, headers=hdrs)
+    finally:
+        await producer.stop()
+    async with (
+        TopicReader(broker, dep.topics["dlq"]) as dlq,
+        TopicReader(broker, dep.topics["results"]) as results,
+    ):
+        await dlq.until(lambda recs: len(recs) >= 1, 120)
+        await results.until(lambda recs: len(recs) >= 5, 120)
+    dep.check_alive()
+    (stub,) = dlq.records
+    got = {k: bytes(v) for k, v in stub.headers}
+    assert stub.value in (b"", None) and got["truncated"] == b"1", got
+    assert (got["frame-id"], got["error"]) == (b"poison", b"oversized_frame")
+    assert got["original-bytes"] == str(len(huge)).encode()
+    assert got["original-topic"] == dep.topics["raw"].encode()
+    ids = {orjson.loads(r.value)["frame_id"] for r in results.records}
+    assert ids == {f"after-{i}" for i in range(5)}
