@@ -94,6 +94,43 @@ def _write_temp(path: Path, data: bytes) -> Path:
     return Path(tmp)
 
 
+def sidecar_digest(path: str | Path) -> str:
+    """The sha256 (lower-case hex) that the sidecar of ``path`` records.
+
+    Raises:
+        ChecksumMismatchError: the sidecar is missing or unreadable.
+    """
+    p = Path(path)
+    side = sidecar_path(p)
+    try:
+        return side.read_text(encoding="ascii").split()[0].lower()
+    except (OSError, UnicodeDecodeError, IndexError) as exc:
+        raise ChecksumMismatchError(
+            f"{p.name}: no readable checksum sidecar {side.name}; refusing to load an "
+            "unverified artifact"
+        ) from exc
+
+
+def verify_digest(data: bytes, expected: str, *, name: str, source: str = "sidecar") -> None:
+    """Check that ``data`` hashes to ``expected`` (hex, any case).
+
+    Args:
+        data: The bytes about to be used.
+        expected: The sha256 they must have.
+        name: Shown in the error (the file name).
+        source: Where ``expected`` came from, for the error ("sidecar", "expected").
+
+    Raises:
+        ChecksumMismatchError: the digests differ.
+    """
+    actual = sha256_bytes(data)
+    if actual != expected.strip().lower():
+        raise ChecksumMismatchError(
+            f"{name}: sha256 {actual[:16]}… does not match {source} {expected[:16]}… "
+            "(file truncated or tampered with)"
+        )
+
+
 def read_verified(path: str | Path) -> bytes:
     """Read a file whose bytes match its sidecar.
 
@@ -103,18 +140,5 @@ def read_verified(path: str | Path) -> bytes:
     """
     p = Path(path)
     data = p.read_bytes()
-    side = sidecar_path(p)
-    try:
-        expected = side.read_text(encoding="ascii").split()[0].lower()
-    except (OSError, UnicodeDecodeError, IndexError) as exc:
-        raise ChecksumMismatchError(
-            f"{p.name}: no readable checksum sidecar {side.name}; refusing to load an "
-            "unverified artifact"
-        ) from exc
-    actual = sha256_bytes(data)
-    if actual != expected:
-        raise ChecksumMismatchError(
-            f"{p.name}: sha256 {actual[:16]}… does not match sidecar {expected[:16]}… "
-            "(file truncated or tampered with)"
-        )
+    verify_digest(data, sidecar_digest(p), name=p.name)
     return data

@@ -40,6 +40,21 @@ class IncompatibleCheckpointError(CheckpointError):
     """A checkpoint was written in a format version this code cannot read."""
 
 
+class UnsafeCheckpointError(CheckpointError):
+    """A checkpoint was refused before loading because loading it could exhaust memory.
+
+    Raised for an archive that is not torch's stored zip layout or declares more than the caps
+    allow, and for a ``model_config`` outside its bounds, before any tensor is allocated for it.
+    ``rule`` names the broken rule (``not_zip``, ``too_large``, ``compressed_entry``,
+    ``declared_size``, ``too_many_entries``, ``central_directory``, ``pickle_size``,
+    ``model_config``, ``parameters``), so a caller can report it without parsing the message.
+    """
+
+    def __init__(self, message: str, *, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
 class VersionError(EngineError, ValueError):
     """A version string is not a semantic version (``MAJOR.MINOR.PATCH``)."""
 

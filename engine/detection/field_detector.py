@@ -27,6 +27,7 @@ from engine.core.config import Config
 from engine.detection.boundary import FieldBoundary
 from engine.detection.checkpoint import (
     build_payload,
+    load_checkpoint_bytes,
     load_checkpoint_payload,
     restore_model,
     save_checkpoint,
@@ -172,6 +173,9 @@ class FieldDetector:
             ``checkpoints``, ``version``, ``field_types``, ``num_train``, ``num_val``.
 
         Raises:
+            ConfigError: the settings' network shape has more parameters than a checkpoint
+                may (:data:`~engine.detection.checkpoint_limits.MAX_MODEL_PARAMETERS`), so its
+                checkpoints could never be loaded; refused before any training.
             DataQualityError: the data-quality check found errors (``exc.report`` lists them).
             DatasetError: a frame or span is malformed, or a dataset is empty.
         """
@@ -310,22 +314,86 @@ class FieldDetector:
         checkpoint_path: str | Path,
         load_optimizer: bool = False,
         load_scheduler: bool = False,
+        *,
+        expected_sha256: str | None = None,
     ) -> dict[str, Any]:
         """Load a checkpoint, replacing the current model only if everything checks out.
 
+        The file is read once; those bytes are checked against the sidecar (and
+        ``expected_sha256``), then against the archive and config limits of
+        :mod:`engine.detection.checkpoint_limits`, and only then loaded.
+
+        Args:
+            checkpoint_path: The checkpoint; its ``.sha256`` sidecar must sit beside it.
+            load_optimizer: Keep the optimizer state, to resume training.
+            load_scheduler: Keep the LR scheduler state, to resume training.
+            expected_sha256: The digest the caller expects (e.g. one a control command
+                names); the sidecar must record the same one.
+
         Returns:
             Metadata: ``epoch``, ``version``, ``metrics`` (``f1``, ``precision``, …),
-            ``timestamp``, ``field_types``, ``model_config``, ``path``.
+            ``timestamp``, ``field_types``, ``model_config``, ``training``, ``lineage``,
+            ``path``.
 
         Raises:
             CheckpointError: checksum mismatch, truncated file, unknown format version, a pickle
-                carrying code, or weights that do not fit the stored config. The detector keeps
-                the model it had.
+                carrying code, or weights that do not fit the stored config;
+                ``UnsafeCheckpointError`` (a subclass) for compressed or oversized archives and
+                out-of-bounds configs, refused before they are loaded. The detector keeps the
+                model it had.
         """
         path = Path(checkpoint_path)
         with shared_lock(path.parent):  # a prune cannot delete it while we read it
-            payload = load_checkpoint_payload(path)
-        model, tagset, version = restore_model(payload, path, self.device)
+            payload = load_checkpoint_payload(path, expected_sha256=expected_sha256)
+        return self._adopt(payload, path, path.name, load_optimizer, load_scheduler)
+
+    async def load_checkpoint_bytes(
+        self,
+        data: bytes,
+        *,
+        expected_sha256: str | None = None,
+        path: str | Path | None = None,
+        load_optimizer: bool = False,
+        load_scheduler: bool = False,
+    ) -> dict[str, Any]:
+        """Load a checkpoint from bytes the caller already read (and perhaps hashed).
+
+        For a caller that verified an artifact's sha256 itself: the bytes it hashed are the
+        bytes loaded, never a second read of a file that may have changed. No sidecar is read;
+        pass ``expected_sha256`` to have ``data`` checked against a digest.
+
+        Args:
+            data: The checkpoint file's bytes.
+            expected_sha256: When given, ``data`` must hash to it.
+            path: Where the bytes came from, recorded as :attr:`checkpoint_path` and in the
+                metadata (not read).
+            load_optimizer: Keep the optimizer state, to resume training.
+            load_scheduler: Keep the LR scheduler state, to resume training.
+
+        Returns:
+            Metadata as :meth:`load_checkpoint` returns it (``path`` is ``None`` without
+            ``path``).
+
+        Raises:
+            CheckpointError: as :meth:`load_checkpoint`; ``ChecksumMismatchError`` when
+                ``data`` does not hash to ``expected_sha256``. The detector keeps the model it
+                had.
+        """
+        source = Path(path) if path is not None else None
+        name = source.name if source is not None else "checkpoint"
+        payload = load_checkpoint_bytes(data, expected_sha256=expected_sha256, name=name)
+        return self._adopt(payload, source, name, load_optimizer, load_scheduler)
+
+    def _adopt(
+        self,
+        payload: dict[str, Any],
+        path: Path | None,
+        name: str,
+        load_optimizer: bool,
+        load_scheduler: bool,
+    ) -> dict[str, Any]:
+        """Build the model a checked payload describes and swap it in; returns the metadata."""
+        model, tagset, version = restore_model(payload, name, self.device)
         # Everything validated: swap in.
         self.model, self.tagset, self.version = model, tagset, version
         self.epoch = payload["epoch"]
@@ -336,7 +404,7 @@ class FieldDetector:
         self._inference_model = None
         self._optimizer_state = payload.get("optimizer_state") if load_optimizer else None
         self._scheduler_state = payload.get("scheduler_state") if load_scheduler else None
-        log.info("loaded checkpoint %s (version %s, epoch %d)", path.name, version, self.epoch)
+        log.info("loaded checkpoint %s (version %s, epoch %d)", name, version, self.epoch)
         return {
             "epoch": self.epoch,
             "version": version,
@@ -346,7 +414,7 @@ class FieldDetector:
             "model_config": dict(payload["model_config"]),
             "training": dict(payload.get("training") or {}),
             "lineage": dict(self.lineage),
-            "path": str(path),
+            "path": str(path) if path is not None else None,
         }
 
     # ------------------------------------------------------------------ quantization

@@ -23,6 +23,7 @@ import torch
 
 from engine.detection import checkpoint_catalog as ckpt_names
 from engine.detection.checkpoint import save_checkpoint
+from engine.detection.checkpoint_limits import check_model_config
 from engine.detection.dataset import LabelledFrame, coerce_frames
 from engine.detection.epochs import Encoded, EpochCallback, EpochResult, evaluate, run_epochs
 from engine.detection.lineage import build_lineage, dataset_entry, parent_entry
@@ -30,7 +31,7 @@ from engine.detection.model import BiLSTMCRF
 from engine.detection.quality import DataQualityError, QualityPolicy, check_dataset
 from engine.detection.replay import ReplayBuffer
 from engine.detection.tags import TagSet
-from engine.errors import DatasetError
+from engine.errors import ConfigError, DatasetError, UnsafeCheckpointError
 from engine.versioning import validate_version
 
 if TYPE_CHECKING:  # the detector imports this module; the trainer only needs its type
@@ -66,6 +67,15 @@ class DetectorTrainer:
 
     def _build_model(self, tagset: TagSet) -> BiLSTMCRF:
         s = self.detector.settings
+        _check_loadable(
+            {
+                "num_tags": len(tagset),
+                "embedding_dim": s.embedding_dim,
+                "hidden_size": s.hidden_size,
+                "num_layers": s.num_layers,
+                "dropout": s.dropout,
+            }
+        )
         torch.manual_seed(s.seed)
         return BiLSTMCRF(len(tagset), s.embedding_dim, s.hidden_size, s.num_layers, s.dropout).to(
             self.detector.device
@@ -80,7 +90,9 @@ class DetectorTrainer:
             return d.model, d.tagset
         types = {s[2] for f in frames for s in f.spans}
         if not types <= set(d.tagset.field_types):
-            d.tagset = d.tagset.extended(types)
+            grown = d.tagset.extended(types)
+            _check_loadable({**d.model.config, "num_tags": len(grown)})
+            d.tagset = grown
             d.model.grow_tags(len(d.tagset))
             # Optimizer moments no longer match the grown parameters.
             d._optimizer_state = None
@@ -377,6 +389,22 @@ class DetectorTrainer:
         save_checkpoint(out_dir / ckpt_names.latest_filename(d.version), payload)
         log.info("checkpoint saved: %s", path)
         return path
+
+
+def _check_loadable(config: dict[str, Any]) -> None:
+    """Refuse, before any training, a network whose checkpoints the loader would refuse.
+
+    Raises:
+        ConfigError: ``config`` is outside the bounds of
+            :func:`~engine.detection.checkpoint_limits.check_model_config` (the settings allow
+            shapes whose parameter count is over its cap).
+    """
+    try:
+        check_model_config(config, name="detector settings")
+    except UnsafeCheckpointError as exc:
+        raise ConfigError(
+            f"{exc}; a model of this shape could be trained, but its checkpoints never loaded"
+        ) from exc
 
 
 def _checkpoint_metrics(val: dict[str, float]) -> dict[str, float]:
