@@ -84,14 +84,19 @@ def save(
     return path
 
 
-def load(path: str | Path) -> TranslationRules:
+def load(path: str | Path, *, expected_sha256: str | None = None) -> TranslationRules:
     """Read a rules file after checking its sidecar and schema.
 
+    Args:
+        path: The rules file.
+        expected_sha256: When given, the bytes read must also hash to it (the digest a caller
+            verified or was told to load): hashed once, and the same bytes parsed.
+
     Raises:
-        RulesIntegrityError: The bytes do not match the sidecar.
+        RulesIntegrityError: The bytes do not match the sidecar (or ``expected_sha256``).
         RulesFileError: Missing file or sidecar, unparsable JSON, or a schema violation.
     """
-    return load_envelope(path).rules
+    return load_envelope(path, expected_sha256=expected_sha256).rules
 
 
 def load_lineage(path: str | Path) -> dict[str, Any] | None:
@@ -99,7 +104,7 @@ def load_lineage(path: str | Path) -> dict[str, Any] | None:
     return load_envelope(path).lineage
 
 
-def load_envelope(path: str | Path) -> _Envelope:
+def load_envelope(path: str | Path, *, expected_sha256: str | None = None) -> _Envelope:
     """Read and check a rules file (see :func:`load`); the whole envelope."""
     path = Path(path)
     try:
@@ -115,6 +120,10 @@ def load_envelope(path: str | Path) -> _Envelope:
         raise RulesIntegrityError(
             f"{path}: sha256 {actual[:12]}… does not match sidecar {recorded[:12]}… "
             "(file tampered with or truncated)"
+        )
+    if expected_sha256 is not None and actual != expected_sha256.lower():
+        raise RulesIntegrityError(
+            f"{path}: sha256 {actual[:12]}… is not the expected {expected_sha256[:12]}…"
         )
     return _parse(path, payload)
 

@@ -38,7 +38,7 @@ from streams.control.state import HistoryEntry, VersionPointer, VersionStore, co
 from streams.errors import CommandRejectedError, StateError
 from streams.monitoring import worker_metrics as metrics
 from streams.worker.registry import DETECTOR, Active, ModelRegistry, score_detector, warm_detector
-from streams.worker.translator import load_rules
+from streams.worker.translator import load_rules, rules_accuracy
 from streams.worker.translator import warm_up as warm_rules
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ class Activator:
         control: Verification settings (key, freshness, replay TTL).
         warmup: Returns frames to warm candidates up with (recent live frames).
         validation_set: Labelled frames for the ``min_f1`` gate, if configured.
+        rule_examples: Frame pairs for the ``min_accuracy`` gate of rule sets, if configured.
         promote_gate: ``(component, pair, version)`` → why a ``promote`` must be refused
             (e.g. the candidate did worse in shadow evaluation), or ``None``.
     """
@@ -77,6 +78,7 @@ class Activator:
         control: ControlSettings,
         warmup: Callable[[], Sequence[bytes]],
         validation_set: Sequence[LabelledFrame] | None = None,
+        rule_examples: Sequence[dict[str, bytes]] | None = None,
         promote_gate: Callable[[str, str | None, str], Awaitable[str | None]] | None = None,
     ) -> None:
         self.worker_id = worker_id
@@ -87,6 +89,7 @@ class Activator:
         self._key = control.hmac_key()
         self._warmup = warmup
         self._validation = list(validation_set or [])
+        self._rule_examples = list(rule_examples or [])
         self._promote_gate = promote_gate
 
     async def handle(self, raw: bytes) -> ControlEvent:
@@ -268,10 +271,12 @@ class Activator:
         path, sha = await asyncio.to_thread(self.root.resolve_verified, component, version, pair)
         watch.lap("integrity")
         try:
+            # The bytes loaded are the bytes hashed: the loaders re-hash what they read and
+            # refuse anything but ``sha``, so a file swapped after the check is not loaded.
             if component == DETECTOR:
-                model: Any = await self.registry.load_detector(path)
+                model: Any = await self.registry.load_detector(path, sha)
             else:
-                model = await asyncio.to_thread(load_rules, path)
+                model = await asyncio.to_thread(load_rules, path, sha, pair=pair, version=version)
         except (EngineError, OSError) as exc:
             raise CommandRejectedError("load_failed", f"{path.name}: {exc}") from exc
         watch.lap("load")
@@ -292,11 +297,23 @@ class Activator:
                         raise CommandRejectedError("validation_failed", f"f1 {f1:.4f} < {gate}")
             else:
                 await asyncio.to_thread(warm_rules, cand.active.model, frames)
-                accuracy = float(cand.active.model.rules.accuracy)
-                if gate is not None and accuracy < gate:
-                    raise CommandRejectedError(
-                        "validation_failed", f"accuracy {accuracy:.4f} < {gate}"
+                if gate is not None:
+                    # Measured here, never read from the file: a file can claim anything.
+                    if not self._rule_examples:
+                        raise CommandRejectedError(
+                            "validation_failed",
+                            "no rules validation set (CRONOS_RULES_VALIDATION_SET) to measure "
+                            "min_accuracy on",
+                        )
+                    accuracy = await asyncio.to_thread(
+                        rules_accuracy, cand.active.model, self._rule_examples
                     )
+                    if accuracy < gate:
+                        raise CommandRejectedError(
+                            "validation_failed",
+                            f"accuracy {accuracy:.4f} < {gate} on "
+                            f"{len(self._rule_examples)} validation pairs",
+                        )
         except CommandRejectedError:
             raise
         except Exception as exc:

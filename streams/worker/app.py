@@ -28,6 +28,7 @@ from streams.worker.frame_agent import register_frame_agent
 from streams.worker.processor import BatchProcessor
 from streams.worker.registry import ModelRegistry
 from streams.worker.settings import PRODUCER_MAX_REQUEST_BYTES, KafkaSettings, WorkerSettings
+from streams.worker.translator import load_rule_examples
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,9 @@ def create_app(
     processor = BatchProcessor(registry, settings)
     store = VersionStore.from_settings(redis)
     validation = load_jsonl(settings.validation_set) if settings.validation_set else None
+    rule_examples = (
+        load_rule_examples(settings.rules_validation_set) if settings.rules_validation_set else None
+    )
 
     def warmup() -> Sequence[bytes]:
         recent = list(processor.recent)
@@ -132,6 +136,7 @@ def create_app(
         control=control,
         warmup=warmup,
         validation_set=validation,
+        rule_examples=rule_examples,
         promote_gate=monitoring.promote_gate,
     )
     consumer = ControlConsumer(kafka, settings, activator)

@@ -87,8 +87,13 @@ class ModelRegistry:
         label = component if pair is None else f"{component}:{pair}"
         metrics.set_active_version(label, old.version if old else None, active.version)
 
-    async def load_detector(self, path: Path) -> FieldDetector:
+    async def load_detector(self, path: Path, expected_sha256: str | None = None) -> FieldDetector:
         """A fresh detector with ``path`` loaded (checksum checked by the engine), off-loop.
+
+        Args:
+            path: The checkpoint.
+            expected_sha256: The digest the caller verified: the engine hashes the bytes it
+                reads once and loads those very bytes only if they match.
 
         Raises:
             engine.errors.CheckpointError: The checkpoint was refused.
@@ -96,7 +101,8 @@ class ModelRegistry:
         settings = DetectorSettings(max_message_bytes=self._max_frame_bytes)
         detector = FieldDetector(Config(detector=settings))
         # load_checkpoint is async only for the guide's sake; its work is blocking torch I/O.
-        await asyncio.to_thread(asyncio.run, detector.load_checkpoint(path))
+        load = detector.load_checkpoint(path, expected_sha256=expected_sha256)
+        await asyncio.to_thread(asyncio.run, load)
         return detector
 
 

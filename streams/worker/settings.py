@@ -187,6 +187,9 @@ class WorkerSettings(BaseSettings):
             stay on the input record; a dead letter keeps them all while it fits).
         initial_detector_version: Version activated when Redis has no pointer yet.
         validation_set: Labelled JSONL used to score candidates when a command sets min_f1.
+        rules_validation_set: JSONL of ``{"source_hex": ..., "target_hex": ...}`` frame pairs
+            on which a rule set's accuracy is computed when a command sets ``min_accuracy``
+            (the accuracy a rules file declares about itself is never trusted).
         warmup_frames: Frames run through a candidate before it is swapped in.
         reconcile_interval_s: How often the active versions are compared with Redis.
         data_dir: Faust's data directory.
@@ -208,6 +211,7 @@ class WorkerSettings(BaseSettings):
     result_headers: tuple[str, ...] = ("protocol", "target", "frame-id", "source", "direction")
     initial_detector_version: str | None = Field(default=None, pattern=VERSION_RE.pattern)
     validation_set: Path | None = None
+    rules_validation_set: Path | None = None
     warmup_frames: int = Field(default=16, ge=1, le=1024)
     reconcile_interval_s: float = Field(default=30.0, gt=0)
     data_dir: Path = Path(".cronos/worker")

@@ -8,6 +8,7 @@ off the event loop.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,9 @@ from engine.errors import EngineError, TranslationError
 from engine.llm.translation_studio import ProtocolTranslationStudio
 from engine.translation import store
 from engine.translation.codecs import codec_for
+from engine.translation.errors import RulesFileError
 from engine.translation.rules import TranslationRules, encode_value
+from engine.translation.validation import score
 from streams.errors import StreamsError
 from streams.worker.results import Translation
 
@@ -58,17 +61,72 @@ class LoadedRules:
         return self.rules.target_protocol
 
 
-def load_rules(path: Path) -> LoadedRules:
+def load_rules(
+    path: Path,
+    expected_sha256: str | None = None,
+    *,
+    pair: str | None = None,
+    version: str | None = None,
+) -> LoadedRules:
     """Load and activate a rules file (checksum and schema checked by the store).
 
+    Args:
+        path: The rules file.
+        expected_sha256: The digest the caller verified; the bytes parsed must hash to it.
+        pair: When given, the file's own protocol pair must be this one (``src->dst``).
+        version: When given, the file's own version must be this one.
+
     Raises:
-        EngineError: ``RulesFileError`` / ``RulesValidationError`` from the engine.
+        EngineError: ``RulesFileError`` / ``RulesValidationError`` from the engine, or
+            ``RulesFileError`` when the file's pair or version is not the one asked for.
     """
-    rules = store.load(path)
+    rules = store.load(path, expected_sha256=expected_sha256)
+    own = f"{rules.pair[0]}->{rules.pair[1]}"
+    if pair is not None and own != pair:
+        raise RulesFileError(f"{path.name} holds rules for {own}, not {pair}")
+    if version is not None and rules.version != version:
+        raise RulesFileError(f"{path.name} holds rules version {rules.version}, not {version}")
     studio = ProtocolTranslationStudio()
     studio.activate_rules(rules)
     src, dst = rules.pair
     return LoadedRules(f"{src}->{dst}", rules.version, rules, studio)
+
+
+#: Most example pairs read from a rules validation set (it is held in memory by every worker).
+MAX_RULE_EXAMPLES = 10_000
+
+
+def load_rule_examples(path: Path) -> list[dict[str, bytes]]:
+    """Example pairs ``{"source": frame, "expected_target": frame}`` from a JSONL file.
+
+    Each line is ``{"source_hex": "...", "target_hex": "..."}``.
+
+    Raises:
+        StreamsError: The file is unreadable, a line is malformed, or it holds more than
+            :data:`MAX_RULE_EXAMPLES` pairs (the line number is named).
+    """
+    out: list[dict[str, bytes]] = []
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                if len(out) >= MAX_RULE_EXAMPLES:
+                    raise StreamsError(f"{path}: more than {MAX_RULE_EXAMPLES} examples")
+                try:
+                    doc = json.loads(line)
+                    pair = bytes.fromhex(doc["source_hex"]), bytes.fromhex(doc["target_hex"])
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise StreamsError(f"{path}:{n}: not a source_hex/target_hex pair") from exc
+                out.append({"source": pair[0], "expected_target": pair[1]})
+    except OSError as exc:
+        raise StreamsError(f"{path}: unreadable: {exc}") from exc
+    return out
+
+
+def rules_accuracy(loaded: LoadedRules, examples: list[dict[str, bytes]]) -> float:
+    """Share of ``examples`` the rules translate exactly (blocking)."""
+    return float(score(loaded.rules, examples)["pass_rate"])
 
 
 def translate(loaded: LoadedRules, payload: bytes) -> Translation:

@@ -12,14 +12,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 from pydantic import SecretStr
 
+from engine.llm.translation_studio import ProtocolTranslationStudio
+from engine.translation import store
 from streams.control.activation import Activator
 from streams.control.artifact_root import ArtifactRoot
 from streams.control.command import new_command
 from streams.control.settings import ControlSettings, RedisSettings
 from streams.control.state import VersionStore
+from streams.edge.default_rules import modbus_to_mqtt_rules
 from streams.worker.registry import DETECTOR, ModelRegistry
 from tests.support.stream import ARTIFACT_SHA256, HMAC_KEY
 
@@ -58,8 +62,8 @@ async def make_activator(
         return activator
 
     yield make
-    for store in stores:
-        await store.aclose()
+    for opened in stores:
+        await opened.aclose()
 
 
 def _cmd(action: str, target: dict, *, now: datetime | None = None) -> tuple[str, bytes]:
@@ -144,3 +148,60 @@ async def test_an_older_command_is_refused_once_its_marker_expired(
     assert (event.outcome, event.reason) == ("rejected", "out_of_order")
     pointer = await w2.store.get_active(DETECTOR)
     assert pointer is not None and pointer.version == "1.0.0"
+
+
+# ---------------------------------------------------------------- rule sets
+
+PAIR = "modbus->mqtt"
+FC3_RESPONSE = bytes.fromhex("0001000000070103040011002a")
+
+
+def _rules_cmd(target: dict) -> bytes:
+    target = {"pair": PAIR} | target
+    return new_command("swap", "translation_rules", target, "tests@ci", HMAC_KEY)[1]
+
+
+def _sha(path: Path) -> str:
+    return path.with_name(path.name + ".sha256").read_text().split()[0]
+
+
+async def test_a_rules_file_must_be_the_pair_and_version_the_command_names(
+    make_activator: MakeActivator, own_root: Path
+) -> None:
+    act = await make_activator("w1")
+    rules = modbus_to_mqtt_rules(version="1.0.0")
+    real = store.save(rules, own_root / "translation_rules")
+    # The same bytes under a name that claims version 2.0.0 (and a matching sidecar).
+    fake = real.with_name(real.name.replace("_v1.0.0_", "_v2.0.0_"))
+    fake.write_bytes(real.read_bytes())
+    fake.with_name(fake.name + ".sha256").write_text(f"{_sha(real)}  {fake.name}\n")
+
+    event = await act.handle(_rules_cmd({"version": "2.0.0", "sha256": _sha(real)}))
+
+    assert (event.outcome, event.reason) == ("rejected", "load_failed"), event.detail
+    assert "not 2.0.0" in (event.detail or "")
+    ok = await act.handle(_rules_cmd({"version": "1.0.0", "sha256": _sha(real)}))
+    assert ok.outcome == "applied", ok.detail
+
+
+async def test_min_accuracy_is_measured_never_read_from_the_file(
+    make_activator: MakeActivator, own_root: Path
+) -> None:
+    act = await make_activator("w1")
+    rules = modbus_to_mqtt_rules(version="1.0.0")
+    path = store.save(rules, own_root / "translation_rules")
+    declared = orjson.loads(path.read_bytes())
+    target = {"version": "1.0.0", "sha256": _sha(path), "min_accuracy": 0.9}
+    # No validation pairs: the gate cannot be measured, so it is not passed on the file's word.
+    event = await act.handle(_rules_cmd(target))
+    assert (event.outcome, event.reason) == ("rejected", "validation_failed"), declared
+    good = ProtocolTranslationStudio()
+    good.activate_rules(rules)
+    expected = good.translate_sync("modbus", "mqtt", FC3_RESPONSE)
+    act._rule_examples = [{"source": FC3_RESPONSE, "expected_target": expected + b"x"}]
+    wrong = await act.handle(_rules_cmd(target))
+    assert (wrong.outcome, wrong.reason) == ("rejected", "validation_failed")
+    assert "accuracy 0.0000 < 0.9" in (wrong.detail or "")
+    act._rule_examples = [{"source": FC3_RESPONSE, "expected_target": expected}]
+    right = await act.handle(_rules_cmd(target))
+    assert right.outcome == "applied", right.detail
