@@ -140,12 +140,8 @@ class Activator:
             if refusal is not None:
                 raise CommandRejectedError("shadow_worse", refusal)
         watch.lap("resolve")
-        cand = await self._prepare(component, pair, version, str(cmd.id), watch)
-        expected, source = await self._expected_sha256(cmd, version)
-        if expected is not None and cand.active.sha256.lower() != expected.lower():
-            raise CommandRejectedError(
-                "checksum_mismatch", f"{cand.path.name} is not the artifact {source}"
-            )
+        expected = await self._expected_sha256(cmd, version)
+        cand = await self._prepare(component, pair, version, str(cmd.id), watch, expected)
         if cmd.action != "emergency_rollback":
             await self._validate(component, cand, cmd.target.min_f1 or cmd.target.min_accuracy)
         watch.lap("validate")
@@ -210,7 +206,7 @@ class Activator:
                 f"{before.version} ({before.command_id})",
             )
 
-    async def _expected_sha256(self, cmd: ControlCommand, version: str) -> tuple[str | None, str]:
+    async def _expected_sha256(self, cmd: ControlCommand, version: str) -> tuple[str, str] | None:
         """The sha256 the artifact must have, and where that requirement comes from."""
         if cmd.target.sha256 is not None:
             return cmd.target.sha256, "the command names"
@@ -219,7 +215,7 @@ class Activator:
                 raise CommandRejectedError(
                     "checksum_missing", f"{cmd.action} carries no target.sha256"
                 )
-            return None, ""
+            return None
         # Rollbacks: the bytes must be those this version had when it was applied before.
         try:
             good = await self.store.get_known_good(cmd.component, cmd.target.pair)
@@ -231,7 +227,7 @@ class Activator:
         for e in history:
             if e.outcome == "applied" and e.to_version == version and e.sha256:
                 return e.sha256, f"applied as {version} at {e.at.isoformat()}"
-        return None, ""
+        return None
 
     async def _target_version(self, cmd: ControlCommand, before: VersionPointer | None) -> str:
         if cmd.action in ("swap", "promote") or cmd.target.version is not None:
@@ -266,9 +262,20 @@ class Activator:
         return versions
 
     async def _prepare(
-        self, component: str, pair: str | None, version: str, command_id: str, watch: Stopwatch
+        self,
+        component: str,
+        pair: str | None,
+        version: str,
+        command_id: str,
+        watch: Stopwatch,
+        expected: tuple[str, str] | None = None,
     ) -> Candidate:
         path, sha = await asyncio.to_thread(self.root.resolve_verified, component, version, pair)
+        # Before a byte is loaded: the artifact must be the one the operator signed for.
+        if expected is not None and sha.lower() != expected[0].lower():
+            raise CommandRejectedError(
+                "checksum_mismatch", f"{path.name} is not the artifact {expected[1]}"
+            )
         watch.lap("integrity")
         try:
             # The bytes loaded are the bytes hashed: the loaders re-hash what they read and

@@ -120,7 +120,11 @@ async def test_degraded_model_is_rolled_back_automatically(
             raise AssertionError(dep.log("w1"))
         assert {orjson.loads(r.value)["detector_version"] for r in res.records} == {"1.0.0"}
 
-        swap = command("swap", {"version": "1.1.0", "reason": "canary of 1.1.0"})
+        degraded = (
+            dep.env["CRONOS_ARTIFACT_ROOT"] + "/field_detector/field_detector_v1.1.0_latest.pt"
+        )
+        sha = Path(degraded + ".sha256").read_text().split()[0]  # this test's own 1.1.0
+        swap = command("swap", {"version": "1.1.0", "reason": "canary of 1.1.0", "sha256": sha})
         swap_id = orjson.loads(swap)["id"]
         await produce(broker, t["control"], [(None, swap, [])])
         swapped_at = time.monotonic()

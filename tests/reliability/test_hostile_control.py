@@ -24,11 +24,13 @@ import pytest
 import torch
 from pydantic import SecretStr
 
+from streams.control.artifact_root import ArtifactRoot
 from streams.control.command import compute_signature, new_command
 from streams.control.events import ControlEvent
 from streams.control.settings import RedisSettings
 from streams.control.state import VersionStore
 from streams.edge.default_rules import modbus_to_mqtt_rules, save_worker_rules
+from streams.errors import CommandRejectedError
 from tests.reliability.harness import Record, Tally, modbus_frames
 from tests.support.deployment import Deployment
 from tests.support.stream import HMAC_KEY, TopicReader, produce, shared_artifacts
@@ -103,11 +105,23 @@ def _now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def _cmd(action: str, target: dict[str, Any], component: str = "field_detector") -> bytes:
+def _cmd(
+    action: str, target: dict[str, Any], component: str = "field_detector", root: Path | None = None
+) -> bytes:
+    """A signed command; a swap carries the sha256 of the file's sidecar, as the CLI sends it
+    (so each hostile artifact reaches the check it is built to meet)."""
+    if action == "swap" and root is not None:
+        try:
+            _, sha = ArtifactRoot(root).resolve_verified(
+                component, target["version"], target.get("pair")
+            )
+        except CommandRejectedError:
+            sha = "0" * 64  # refused on resolution, before the digest matters
+        target = target | {"sha256": sha}
     return new_command(action, component, target, "mallory@x", HMAC_KEY)[1]
 
 
-def _hostile() -> dict[str, tuple[bytes, str]]:
+def _hostile(root: Path) -> dict[str, tuple[bytes, str]]:
     """name → (wire bytes, expected refusal reason)."""
     detector = {"component": "field_detector"}
     return {
@@ -131,19 +145,22 @@ def _hostile() -> dict[str, tuple[bytes, str]]:
             _signed({"action": "swap", **detector, "target": {"version": "../../x"}}),
             "bad_version",
         ),
-        "symlink_outside_root": (_cmd("swap", {"version": "7.7.7"}), "path_outside_root"),
-        "pickle_payload": (_cmd("swap", {"version": "6.6.6"}), "load_failed"),
-        "truncated_checkpoint": (_cmd("swap", {"version": "5.5.5"}), "load_failed"),
+        "symlink_outside_root": (
+            _cmd("swap", {"version": "7.7.7"}, root=root),
+            "path_outside_root",
+        ),
+        "pickle_payload": (_cmd("swap", {"version": "6.6.6"}, root=root), "load_failed"),
+        "truncated_checkpoint": (_cmd("swap", {"version": "5.5.5"}, root=root), "load_failed"),
         "rules_extra_key": (
-            _cmd("swap", {"version": "3.0.0", "pair": PAIR}, "translation_rules"),
+            _cmd("swap", {"version": "3.0.0", "pair": PAIR}, "translation_rules", root),
             "load_failed",
         ),
         "rules_wrong_type": (
-            _cmd("swap", {"version": "3.0.1", "pair": PAIR}, "translation_rules"),
+            _cmd("swap", {"version": "3.0.1", "pair": PAIR}, "translation_rules", root),
             "load_failed",
         ),
         "rules_extra_top_key": (
-            _cmd("swap", {"version": "3.0.2", "pair": PAIR}, "translation_rules"),
+            _cmd("swap", {"version": "3.0.2", "pair": PAIR}, "translation_rules", root),
             "load_failed",
         ),
     }
@@ -163,17 +180,21 @@ async def test_hostile_commands_are_refused_and_nothing_moves(
 ) -> None:
     dep, broker = deployment, deployment.env["CRONOS_KAFKA_BROKER"]
     dep.start("w1")
-    hostile = _hostile()
     async with (
         TopicReader(broker, dep.topics["events"]) as events,
         Tally(broker, dep.topics) as tally,
     ):
         await produce(broker, dep.topics["raw"], modbus_frames(8, "pre-"))
         await tally.wait_progress(120, dep.check_alive)  # the worker runs 1.0.0
-        rules_ok = _cmd("swap", {"version": "1.0.0", "pair": PAIR}, "translation_rules")
+        rules_ok = _cmd(
+            "swap", {"version": "1.0.0", "pair": PAIR}, "translation_rules", artifact_root
+        )
         await produce(broker, dep.topics["control"], [(None, rules_ok, [])])
         await events.until(lambda rs: _by_id(rs).get(_id(rules_ok)) is not None, 60)
         assert _by_id(events.records)[_id(rules_ok)].outcome == "applied"
+        # Issued after the valid rules swap: an older command would be refused as out_of_order
+        # before it reached the check each one is built to meet.
+        hostile = _hostile(artifact_root)
 
         records: list[Record] = [(None, raw, []) for raw, _ in hostile.values()]
         await produce(broker, dep.topics["control"], records)

@@ -21,6 +21,7 @@ import pytest
 from pydantic import SecretStr
 
 from streams.control.events import ControlEvent
+from streams.control.pointer_seal import seal
 from streams.control.settings import RedisSettings
 from streams.control.state import VersionPointer, VersionStore
 from tests.reliability.harness import (
@@ -34,7 +35,7 @@ from tests.reliability.harness import (
     until,
 )
 from tests.support.deployment import Deployment
-from tests.support.stream import TopicReader, command, produce
+from tests.support.stream import HMAC_KEY, TopicReader, command, produce
 from workers.devstack.probes import free_port
 from workers.devstack.stack import DevStack, DevStackConfig, TopicSpec
 
@@ -163,11 +164,15 @@ async def test_redis_down_then_back(
                 ptr = await store.get_active("field_detector")
                 assert ptr is not None and ptr.version == "1.0.0"
                 target = dep.env["CRONOS_ARTIFACT_ROOT"] + "/field_detector/"
-                moved = VersionPointer(
-                    "1.1.0",
-                    target + "field_detector_v1.1.0_latest.pt",
-                    _sha(target + "field_detector_v1.1.0_latest.pt"),
-                    "reliability-other-replica",
+                # Another replica's pointer is sealed with the fleet's control key.
+                moved = seal(
+                    VersionPointer(
+                        "1.1.0",
+                        target + "field_detector_v1.1.0_latest.pt",
+                        _sha(target + "field_detector_v1.1.0_latest.pt"),
+                        "reliability-other-replica",
+                    ),
+                    HMAC_KEY,
                 )
                 assert await store.compare_and_set_active("field_detector", None, "1.0.0", moved)
             finally:

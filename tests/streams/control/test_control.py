@@ -114,7 +114,7 @@ async def test_corrupt_artifact_is_refused_and_version_stays(control_env: Contro
 
 async def test_missing_version_and_failed_gate_are_refused(control_env: ControlEnv) -> None:
     w1 = await control_env.start("w1")
-    missing = await _send(control_env, command("swap", {"version": "3.0.0"}))
+    missing = await _send(control_env, command("swap", {"version": "3.0.0", "sha256": "0" * 64}))
     gated = await _send(control_env, command("promote", {"version": "1.1.0", "min_f1": 0.5}))
     assert (await _events(control_env, missing, 1))[0].reason == "artifact_missing"
     # No validation set is configured, so an F1 gate cannot be passed.

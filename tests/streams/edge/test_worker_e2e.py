@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from streams.control.artifact_root import ArtifactRoot
 from streams.edge.default_rules import save_worker_rules
 from streams.edge.modbus_ingest import ModbusIngest, parse_poll
 from streams.edge.mqtt_sink import MqttSink
@@ -100,11 +101,15 @@ async def test_real_worker_translates_polled_blocks_to_mqtt(
         [sys.executable, "-c", WORKER_CMD], env=env, stdout=log, stderr=subprocess.STDOUT
     )
     try:
-        # Translation rules are activated the production way: a signed swap command.
+        # Translation rules are activated the production way: a signed swap command, bound to
+        # the bytes of the rules file.
+        _, rules_sha = ArtifactRoot(Path(env["CRONOS_ARTIFACT_ROOT"])).resolve_verified(
+            "translation_rules", "1.0.0", "modbus->mqtt"
+        )
         _, cmd = new_command(
             "swap",
             "translation_rules",
-            {"version": "1.0.0", "pair": "modbus->mqtt"},
+            {"version": "1.0.0", "pair": "modbus->mqtt", "sha256": rules_sha},
             "tests@ci",
             HMAC_KEY,
         )
