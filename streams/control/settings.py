@@ -39,7 +39,9 @@ class ControlSettings(BaseSettings):
         control_replay_ttl_s: How long a seen command id is remembered, seconds.
     """
 
-    model_config = SettingsConfigDict(env_prefix="CRONOS_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CRONOS_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     control_hmac_key: SecretStr | None = None
     control_hmac_key_file: Path | None = None
@@ -96,7 +98,9 @@ class RedisSettings(BaseSettings):
         connect_timeout_s: Connection timeout, seconds.
     """
 
-    model_config = SettingsConfigDict(env_prefix="CRONOS_REDIS_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CRONOS_REDIS_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     key_prefix: str = Field(default="cronos:", min_length=1, max_length=100)
