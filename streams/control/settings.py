@@ -42,7 +42,9 @@ class ControlSettings(BaseSettings):
             artifact's sha256 in ``target.sha256`` (the bytes an operator signed for).
     """
 
-    model_config = SettingsConfigDict(env_prefix="CRONOS_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CRONOS_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     control_hmac_key: SecretStr | None = None
     control_hmac_key_file: Path | None = None
@@ -100,7 +102,9 @@ class RedisSettings(BaseSettings):
         connect_timeout_s: Connection timeout, seconds.
     """
 
-    model_config = SettingsConfigDict(env_prefix="CRONOS_REDIS_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CRONOS_REDIS_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     key_prefix: str = Field(default="cronos:", min_length=1, max_length=100)

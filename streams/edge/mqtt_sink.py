@@ -118,6 +118,7 @@ class MqttSink:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Deliver until ``stop`` is set or the task is cancelled (uncommitted work is redone)."""
         stop = stop or asyncio.Event()
+        auth = self.kafka.client_auth()  # SASL/SSL, where configured
         consumer = AIOKafkaConsumer(
             self.settings.topic,
             bootstrap_servers=self.kafka.bootstrap_servers,
@@ -128,8 +129,11 @@ class MqttSink:
             heartbeat_interval_ms=int(self.kafka.heartbeat_interval_s * 1000),
             rebalance_timeout_ms=int(self.kafka.rebalance_timeout_s * 1000),
             fetch_max_wait_ms=int(self.settings.fetch_max_wait_s * 1000),
+            **auth,
         )
-        producer = AIOKafkaProducer(bootstrap_servers=self.kafka.bootstrap_servers, acks="all")
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.kafka.bootstrap_servers, acks="all", **auth
+        )
         await producer.start()
         await consumer.start()
         try:

@@ -12,7 +12,8 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -51,11 +52,16 @@ class RawPublisher:
     trip); a failed delivery is logged and counted in :attr:`failed`.
     """
 
-    def __init__(self, bootstrap: Sequence[str] | str, topic: str) -> None:
+    def __init__(
+        self, bootstrap: Sequence[str] | str, topic: str, auth: Mapping[str, Any] | None = None
+    ) -> None:
         self.topic = topic
         self.sent = 0
         self.failed = 0
-        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1)
+        # auth: KafkaSettings.client_auth() (SASL/SSL), where configured.
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", linger_ms=1, **(auth or {})
+        )
         self._inflight: set[asyncio.Future[object]] = set()
         self._run = uuid.uuid4().hex[:8]
         self._seq = 0

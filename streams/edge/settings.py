@@ -35,7 +35,9 @@ class MqttSettings(BaseSettings):
         max_inflight: QoS ≥ 1 messages awaiting acknowledgement at once.
     """
 
-    model_config = SettingsConfigDict(env_prefix="CRONOS_MQTT_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CRONOS_MQTT_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)

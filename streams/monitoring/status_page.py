@@ -4,16 +4,23 @@
 A small aiohttp server (faust depends on aiohttp) on the metrics port, in the worker's event
 loop. The page is self-contained — inline SVG charts, no JavaScript, nothing fetched from a CDN
 (production networks and our test machines have no internet).
+
+It binds loopback unless told otherwise (``CRONOS_METRICS_HOST``). With a bearer token
+(``CRONOS_STATUS_TOKEN`` / ``_FILE``) every route but the probes answers 401 without
+``Authorization: Bearer <token>``: ``/healthz`` and ``/readyz`` stay open because kubelet probes
+send no credentials, and they tell nothing but "ok" / "ready".
 """
 
 from __future__ import annotations
 
+import hmac
 import html
 import time
 from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from engine.monitoring.thresholds import DETECTOR
@@ -180,8 +187,35 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
-def build_app(source: StatusSource) -> web.Application:
-    """The aiohttp application with every route."""
+PROBE_PATHS = frozenset({"/healthz", "/readyz"})  # open even when a token is set
+
+
+def bearer_auth(token: str) -> Middleware:
+    """Middleware: 401 unless ``Authorization: Bearer <token>`` (probes excepted).
+
+    The comparison is constant-time (:func:`hmac.compare_digest` on bytes).
+    """
+    expected = f"Bearer {token}".encode()
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        resource = request.match_info.route.resource  # None when no route matched (404)
+        if resource is not None and resource.canonical in PROBE_PATHS:
+            return await handler(request)
+        given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(given, expected):
+            return web.Response(
+                status=401,
+                text="unauthorized",
+                headers={"WWW-Authenticate": 'Bearer realm="cronos-worker"'},
+            )
+        return await handler(request)
+
+    return middleware
+
+
+def build_app(source: StatusSource, token: str | None = None) -> web.Application:
+    """The aiohttp application with every route; ``token`` guards all but the probes."""
 
     async def metrics_handler(_: web.Request) -> web.Response:
         resp = web.Response(body=generate_latest())
@@ -205,7 +239,7 @@ def build_app(source: StatusSource) -> web.Application:
             return web.Response(text=f"publish stalled for {stalled:.0f} s", status=503)
         return web.Response(text="ready")
 
-    app = web.Application()
+    app = web.Application(middlewares=[bearer_auth(token)] if token else [])
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/status.json", status_json)
     app.router.add_get("/status", status_html)
@@ -215,9 +249,16 @@ def build_app(source: StatusSource) -> web.Application:
     return app
 
 
-async def serve(source: StatusSource, port: int, host: str = "0.0.0.0") -> web.AppRunner:
-    """Start the server; returns the runner (``await runner.cleanup()`` stops it)."""
-    runner = web.AppRunner(build_app(source), access_log=None)
+async def serve(
+    source: StatusSource, port: int, host: str = "127.0.0.1", token: str | None = None
+) -> web.AppRunner:
+    """Start the server on ``host:port``; returns the runner (``await runner.cleanup()`` stops it).
+
+    Args:
+        host: Bind address; loopback by default, ``0.0.0.0`` for every interface.
+        token: Bearer token required by every route but ``/healthz`` and ``/readyz``.
+    """
+    runner = web.AppRunner(build_app(source, token), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner

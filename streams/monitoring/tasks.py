@@ -61,11 +61,8 @@ class Monitoring:
         validation_set: Sequence[LabelledFrame] | None,
     ) -> Monitoring:
         """Objects for a worker (no I/O happens here)."""
-        client = Redis.from_url(
-            redis.url.get_secret_value(),
-            socket_timeout=redis.socket_timeout_s,
-            socket_connect_timeout=redis.connect_timeout_s,
-        )
+        # client_options: timeouts, and the password file and TLS CA like the state store's.
+        client = Redis.from_url(redis.url.get_secret_value(), **redis.client_options())
         windows = MetricWindows(client, redis.key_prefix, settings.bucket_s, settings.ttl_s)
         shadow = None
         if settings.shadow_version:
@@ -139,10 +136,17 @@ def register_monitoring(app: faust.App, monitoring: Monitoring, store: VersionSt
         app.task(_guarded(app, "cronos_shadow", m.shadow.start))
     if m.worker.metrics_port:
         source = StatusSource(m.worker.worker_id, m.registry, store, m.windows, m.recorder)
+        host, port = m.worker.metrics_host, m.worker.metrics_port
+        token = m.worker.status_bearer_token()  # read now: a bad token file fails the start
 
         async def status_server() -> None:
-            runner = await serve(source, m.worker.metrics_port)
-            log.info("metrics and status on :%d (/metrics, /status)", m.worker.metrics_port)
+            runner = await serve(source, port, host, token)
+            log.info(
+                "metrics and status on %s:%d (/metrics, /status%s)",
+                host,
+                port,
+                "; bearer token required" if token else "",
+            )
             try:
                 await asyncio.Event().wait()
             finally:

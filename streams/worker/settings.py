@@ -23,6 +23,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from streams.control.command import PAIR_RE, VERSION_RE
 from streams.errors import SettingsError
 
+MIN_STATUS_TOKEN_LEN = 16
+
 
 def _default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
@@ -62,7 +64,10 @@ class KafkaSettings(BaseSettings):
         ssl_keyfile: Key of ``ssl_certfile``.
     """
 
-    model_config = SettingsConfigDict(env_prefix="CRONOS_KAFKA_", frozen=True, extra="ignore")
+    # hide_input_in_errors: a rejected value (it may be a password) never appears in the error.
+    model_config = SettingsConfigDict(
+        env_prefix="CRONOS_KAFKA_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     broker: str = "127.0.0.1:9092"
     group_id: str = Field(default="cronos-worker", min_length=1, max_length=200)
@@ -193,11 +198,19 @@ class WorkerSettings(BaseSettings):
         warmup_frames: Frames run through a candidate before it is swapped in.
         reconcile_interval_s: How often the active versions are compared with Redis.
         data_dir: Faust's data directory.
-        metrics_port: Port of the Prometheus endpoint; 0 disables it.
+        metrics_port: Port of the HTTP endpoint (``/metrics``, ``/status``, ``/status.json``,
+            ``/healthz``, ``/readyz``); 0 disables it.
+        metrics_host: Address that endpoint binds: loopback by default; ``0.0.0.0`` in a
+            container, where the probes and Prometheus come from outside.
+        status_token: Bearer token every endpoint but ``/healthz`` and ``/readyz`` then
+            requires (``Authorization: Bearer <token>``); unset, the endpoint is open.
+        status_token_file: File holding that token (a mounted secret; not both).
         detector_threads: Torch intra-op threads for inference (0 leaves torch's default).
     """
 
-    model_config = SettingsConfigDict(env_prefix="CRONOS_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CRONOS_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     worker_id: str = Field(default_factory=_default_worker_id, min_length=1, max_length=100)
     batch_size: int = Field(default=64, ge=1, le=10_000)
@@ -216,6 +229,9 @@ class WorkerSettings(BaseSettings):
     reconcile_interval_s: float = Field(default=30.0, gt=0)
     data_dir: Path = Path(".cronos/worker")
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    metrics_host: str = Field(default="127.0.0.1", min_length=1)
+    status_token: SecretStr | None = None
+    status_token_file: Path | None = None
     detector_threads: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
@@ -227,6 +243,34 @@ class WorkerSettings(BaseSettings):
                 f"max_record_bytes must stay below {PRODUCER_MAX_REQUEST_BYTES - 16 * 1024}"
             )
         return self
+
+    @model_validator(mode="after")
+    def _one_token_source(self) -> WorkerSettings:
+        if self.status_token is not None and self.status_token_file is not None:
+            raise ValueError("set status_token or status_token_file, not both")
+        return self
+
+    def status_bearer_token(self) -> str | None:
+        """The status endpoint's bearer token, from the setting or its file (stripped).
+
+        Raises:
+            SettingsError: The file cannot be read, or the token is shorter than
+                ``MIN_STATUS_TOKEN_LEN`` characters (its content is never shown).
+        """
+        if self.status_token is not None:
+            token = self.status_token.get_secret_value().strip()
+        elif self.status_token_file is not None:
+            try:
+                token = self.status_token_file.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise SettingsError(
+                    f"cannot read status token file {self.status_token_file}"
+                ) from exc
+        else:
+            return None
+        if len(token) < MIN_STATUS_TOKEN_LEN:
+            raise SettingsError(f"status token is shorter than {MIN_STATUS_TOKEN_LEN} characters")
+        return token
 
     @field_validator("worker_id")
     @classmethod

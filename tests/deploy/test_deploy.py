@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 import streams.monitoring.worker_metrics  # noqa: F401  (registers every worker metric)
 from engine.monitoring.thresholds import Thresholds
 from streams.monitoring.settings import MonitorSettings
-from streams.monitoring.status_page import build_app
+from streams.monitoring.status_page import PROBE_PATHS, build_app
 from tests.support.paths import REPO_ROOT
 
 DEPLOY = REPO_ROOT / "deploy"
@@ -44,6 +44,7 @@ def test_compose_services() -> None:
     worker = services["worker"]
     assert "replicas" in worker["deploy"]
     assert worker["environment"]["CRONOS_METRICS_PORT"] == "9100"
+    assert worker["environment"]["CRONOS_METRICS_HOST"] == "0.0.0.0"  # default is loopback
     assert worker["build"]["dockerfile"] == "deploy/Dockerfile"
     mounts = " ".join(services["grafana"]["volumes"])
     assert "provisioning" in mounts and "dashboards" in mounts
@@ -118,12 +119,16 @@ def test_kubernetes_manifests() -> None:
     routes = {r.resource.canonical for r in build_app(None).router.routes()}  # type: ignore[arg-type]
     assert container["livenessProbe"]["httpGet"]["path"] in routes
     assert container["readinessProbe"]["httpGet"]["path"] in routes
+    # The probes send no token: they must be the routes a status token leaves open.
+    assert container["livenessProbe"]["httpGet"]["path"] in PROBE_PATHS
+    assert container["readinessProbe"]["httpGet"]["path"] in PROBE_PATHS
     assert container["ports"][0]["containerPort"] == 9100
     assert pod["metadata"]["annotations"]["prometheus.io/port"] == "9100"
     refs = [e["valueFrom"] for e in container["env"] if "valueFrom" in e]
     assert any("secretKeyRef" in r for r in refs)
     assert container["envFrom"][0]["configMapRef"]["name"] == docs["ConfigMap"]["metadata"]["name"]
     cfg = docs["ConfigMap"]["data"]
+    assert cfg["CRONOS_METRICS_HOST"] == "0.0.0.0"  # probes and Prometheus come from outside
     t = Thresholds()
     assert float(cfg["CRONOS_MONITOR_DETECTOR_MIN_ACCURACY"]) == t.detector_min_accuracy
     assert float(cfg["CRONOS_MONITOR_TRANSLATION_MAX_LATENCY_MS"]) == t.translation_max_latency_ms
@@ -136,3 +141,4 @@ def test_dockerfile() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["cronos", "worker"]' in text
     assert "EXPOSE 9100" in text and "/healthz" in text and "USER cronos" in text
+    assert "CRONOS_METRICS_HOST=0.0.0.0" in text  # an exposed port must not be bound to loopback

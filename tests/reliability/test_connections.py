@@ -10,12 +10,18 @@ searches everything it wrote for the secrets.
 
 from __future__ import annotations
 
+import os
 import shutil
 import ssl
 import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import faust
+import httpx
+import orjson
 import pytest
 from pydantic import SecretStr, ValidationError
 from redis.asyncio.connection import SSLConnection
@@ -28,6 +34,7 @@ from streams.worker.settings import KafkaSettings
 from tests.reliability.harness import RedisProcess, Tally, modbus_frames, terminate
 from tests.support.deployment import Deployment
 from tests.support.stream import HMAC_KEY, command, produce
+from workers.devstack.probes import free_port
 
 pytestmark = pytest.mark.reliability
 
@@ -229,3 +236,145 @@ async def test_secrets_never_reach_the_logs(deployment: Deployment, tmp_path: Pa
     key = ControlSettings(control_hmac_key=SecretStr(HMAC_KEY.decode())).hmac_key()
     for secret in (key, REDIS_PASSWORD.encode(), SASL_PASSWORD.encode()):
         assert secret not in text, f"a secret appears in the worker log: {secret[:6]!r}..."
+
+
+# ---------------------------------------------------------------- `cronos worker` output
+
+STATUS_TOKEN = "status-Token-5d2a8c71e0b94f36"
+# Stands in for any code path that logs a secret by mistake (ours, faust's, aiokafka's): a
+# thread in the worker process that, once the CLI has set up logging, keeps logging the
+# secrets, with a traceback, and printing them once faust has turned stdout into log records.
+# Then the real CLI runs.
+LEAKING_CLI = """
+import logging, os, sys, threading, time
+from pathlib import Path
+
+def leak():
+    env = os.environ
+    secrets = [env["CRONOS_REDIS_URL"]] + [
+        Path(env[name]).read_text().strip()
+        for name in (
+            "CRONOS_KAFKA_SASL_PASSWORD_FILE",
+            "CRONOS_CONTROL_HMAC_KEY_FILE",
+            "CRONOS_STATUS_TOKEN_FILE",
+        )
+    ]
+    while not logging.root.handlers:  # from the moment the CLI has set up logging
+        time.sleep(0.05)
+    while True:
+        time.sleep(0.3)
+        for name in ("streams.leak", "faust.leak"):
+            logging.getLogger(name).warning("leak-probe %s %s %s %s", *secrets)
+        try:
+            raise RuntimeError("leak-probe failure " + " ".join(secrets))
+        except RuntimeError:
+            logging.getLogger("aiokafka.leak").exception("leak-probe traceback")
+        if sys.stdout is not sys.__stdout__:
+            print("leak-probe print", *secrets)
+
+threading.Thread(target=leak, daemon=True).start()
+from workers.cli.main import main
+main()
+"""
+
+
+def _wait_for(check: Callable[[], bool], timeout_s: float, what: str, dep: Deployment) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        dep.check_alive()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.mark.integration
+def test_cronos_worker_output_masks_secrets_after_faust_sets_up_logging(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """``cronos --log-json worker``: secrets (URL, from env, from *_FILE) never in its output.
+
+    Faust's worker replaces the root handlers when it starts; before the fix every record
+    after that went to faust's console handler unredacted (and the JSON log file stayed empty).
+    """
+    dep = deployment
+    redis = RedisProcess(tmp_path / "redis", password=REDIS_PASSWORD)
+    redis.start()
+    files = {"sasl": SASL_PASSWORD, "hmac": HMAC_KEY.decode(), "token": STATUS_TOKEN}
+    for name, value in files.items():
+        (tmp_path / name).write_text(value + "\n")
+    port = free_port()
+    env = {k: v for k, v in dep.env.items() if k != "CRONOS_CONTROL_HMAC_KEY"} | {
+        "CRONOS_WORKER_ID": "w1",
+        "CRONOS_REDIS_URL": f"redis://:{REDIS_PASSWORD}@127.0.0.1:{redis.port}/0",
+        "CRONOS_KAFKA_SASL_USERNAME": "cronos",  # PLAINTEXT broker: set, not used by it
+        "CRONOS_KAFKA_SASL_PASSWORD_FILE": str(tmp_path / "sasl"),
+        "CRONOS_CONTROL_HMAC_KEY_FILE": str(tmp_path / "hmac"),
+        "CRONOS_STATUS_TOKEN_FILE": str(tmp_path / "token"),
+        "CRONOS_METRICS_PORT": str(port),
+    }
+    out, err, log_file = tmp_path / "stdout", tmp_path / "stderr", tmp_path / "logs" / "w1.log"
+    argv = [sys.executable, "-c", LEAKING_CLI, "--log-json", "--log-file", str(log_file)]
+    with out.open("wb") as o, err.open("wb") as e:
+        dep.procs["w1"] = subprocess.Popen(
+            [*argv, "worker"], env=env, stdout=o, stderr=e, cwd=tmp_path
+        )
+    base = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"Bearer {STATUS_TOKEN}"}
+    try:
+
+        def ready_and_probed() -> bool:  # faust's own handler writes to stderr
+            text = out.read_text(errors="replace") + err.read_text(errors="replace")
+            return (
+                "Worker ready" in text and text.split("Worker ready", 1)[1].count("leak-probe") >= 6
+            )
+
+        _wait_for(ready_and_probed, 120, "the worker to be ready and log the probes", dep)
+
+        def detector_ready() -> bool:  # the pointer came from the password-protected Redis
+            try:
+                return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        _wait_for(detector_ready, 60, "/readyz", dep)
+        answers = {
+            "metrics": httpx.get(f"{base}/metrics", timeout=5).status_code,
+            "status": httpx.get(f"{base}/status.json", timeout=5).status_code,
+            "metrics+token": httpx.get(f"{base}/metrics", headers=auth, timeout=5).status_code,
+            "healthz": httpx.get(f"{base}/healthz", timeout=5).status_code,
+        }
+        code, _ = terminate(dep, "w1")
+    finally:
+        dep.stop_all()
+        redis.stop()
+    stdout, stderr, logged = out.read_bytes(), err.read_bytes(), log_file.read_bytes()
+    for secret in (REDIS_PASSWORD, SASL_PASSWORD, HMAC_KEY.decode(), STATUS_TOKEN):
+        for name, text in (("stdout", stdout), ("stderr", stderr), ("log file", logged)):
+            assert secret.encode() not in text, f"{secret[:6]}... appears in the worker's {name}"
+    assert code == 0, stderr.decode(errors="replace")[-3000:]
+    # Our JSON handlers survived faust: stdout and the file are JSON lines through the end.
+    lines = [orjson.loads(x) for x in logged.splitlines()]
+    msgs = [x["msg"] for x in lines]
+    assert any("Worker ready" in m for m in msgs) and any("Stopping" in m for m in msgs)
+    probes = [m for m in msgs if m.startswith("leak-probe redis://")]
+    masked = f"leak-probe redis://:***@127.0.0.1:{redis.port}/0 *** *** ***"
+    assert probes and all(m == masked for m in probes), probes[:3]
+    assert any(x.get("exc", "").count("***") >= 3 for x in lines)  # the traceback, redacted
+    assert any(m == "***" for m in msgs)  # a secret print()ed alone, as a log record
+    assert [orjson.loads(x) for x in stdout.splitlines()]  # stdout: JSON lines only
+    assert answers == {"metrics": 401, "status": 401, "metrics+token": 200, "healthz": 200}
+
+
+def test_cronos_worker_bad_redis_url_is_named_not_shown(tmp_path: Path) -> None:
+    """A rejected setting is reported without its value (pydantic would print the URL)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRONOS_")} | {
+        "CRONOS_REDIS_URL": f"http://:{REDIS_PASSWORD}@127.0.0.1:1/0",
+        "CRONOS_CONTROL_HMAC_KEY": HMAC_KEY.decode(),
+        "CRONOS_KAFKA_BROKER": "127.0.0.1:1",
+        "CRONOS_DATA_DIR": str(tmp_path / "data"),
+    }
+    argv = [sys.executable, "-c", "from workers.cli.main import main; main()", "worker"]
+    done = subprocess.run(argv, env=env, capture_output=True, timeout=120, cwd=tmp_path)
+    output = done.stdout + done.stderr
+    assert REDIS_PASSWORD.encode() not in output, output.decode(errors="replace")[-2000:]
+    assert done.returncode == 2 and b"url must start with redis://" in output

@@ -2,6 +2,8 @@
 
 Commands are signed with the key from ``CRONOS_CONTROL_HMAC_KEY`` / ``_FILE`` and published to
 the control topic; ``--wait`` collects the workers' events for the command and prints them.
+Every Kafka client here authenticates as the workers do (``CRONOS_KAFKA_SECURITY_PROTOCOL``,
+SASL and TLS settings: :meth:`KafkaSettings.client_auth`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 
 import typer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -24,7 +28,7 @@ from streams.control.command import new_command
 from streams.control.events import ControlEvent
 from streams.control.settings import ControlSettings, RedisSettings
 from streams.control.state import VersionStore
-from streams.errors import CommandRejectedError, KafkaSetupError
+from streams.errors import CommandRejectedError, KafkaSetupError, SettingsError
 from streams.kafka import assign_all
 from streams.worker.settings import KafkaSettings
 from workers.cli.drill import drill
@@ -61,9 +65,20 @@ def _issue(action: str, component: str, target: dict[str, Any], wait: int, timeo
     issuer = f"{getpass.getuser()}@{socket.gethostname()}"
     cmd, raw = new_command(action, component, target, issuer, key)
     try:
-        events = asyncio.run(_publish_and_wait(KafkaSettings(), raw, str(cmd.id), wait, timeout))
-    except KafkaSetupError as exc:  # e.g. no events topic: nothing was published
+        kafka = KafkaSettings()
+    except ValidationError as exc:  # hide_input_in_errors: no value is shown
         console.print(f"[red]not issued:[/] {exc}")
+        raise typer.Exit(2) from exc
+    try:
+        events = asyncio.run(_publish_and_wait(kafka, raw, str(cmd.id), wait, timeout))
+    except (KafkaSetupError, SettingsError) as exc:  # e.g. no events topic, unreadable CA file
+        console.print(f"[red]not issued:[/] {exc}")
+        raise typer.Exit(2) from exc
+    except KafkaError as exc:  # e.g. wrong security protocol or credentials for the listener
+        console.print(
+            f"[red]not issued:[/] cannot talk to Kafka at {kafka.broker} "
+            f"({kafka.security_protocol}): {exc}"
+        )
         raise typer.Exit(2) from exc
     console.print(f"issued {action} {component} {target} as [bold]{cmd.id}[/]")
     if wait:
@@ -75,14 +90,15 @@ def _issue(action: str, component: str, target: dict[str, Any], wait: int, timeo
 async def _publish_and_wait(
     kafka: KafkaSettings, raw: bytes, cmd_id: str, wait: int, timeout: float
 ) -> list[ControlEvent]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None)
-    await consumer.start()
+    auth = kafka.client_auth()  # SASL/SSL, where configured
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None, **auth)
     try:
+        await consumer.start()
         # Pin the events position before publishing, so no event can slip past us.
         await assign_all(consumer, kafka.topic_control_events)
-        producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all")
-        await producer.start()
+        producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all", **auth)
         try:
+            await producer.start()
             await producer.send_and_wait(kafka.topic_control, raw)
         finally:
             await producer.stop()

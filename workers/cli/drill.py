@@ -13,6 +13,7 @@ import socket
 import time
 
 import typer
+from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.table import Table
 
@@ -20,6 +21,7 @@ from streams.control.settings import ControlSettings, RedisSettings
 from streams.control.state import VersionStore
 from streams.drill.report import BACK, TO_PREVIOUS, DrillReport
 from streams.drill.runner import DrillConfig, DrillError, run_drill
+from streams.errors import SettingsError
 from streams.worker.settings import KafkaSettings
 
 console = Console()
@@ -45,8 +47,11 @@ def drill(
     cfg = DrillConfig(component, to, probe_frames, rate, timeout, workers, protocol=protocol)
     try:
         report = asyncio.run(_run(cfg))
-    except DrillError as exc:
+    except (DrillError, SettingsError) as exc:
         console.print(f"[red]drill not started:[/] {exc}")
+        raise typer.Exit(2) from None
+    except KafkaError as exc:  # e.g. wrong security protocol or credentials for the listener
+        console.print(f"[red]drill stopped:[/] Kafka: {exc}")
         raise typer.Exit(2) from None
     render(report, console)
     if not report.ok:

@@ -23,6 +23,12 @@ console = Console(stderr=True)
 ingest_app = typer.Typer(help="Read frames from devices into Kafka.", no_args_is_help=True)
 mqtt_app = typer.Typer(help="MQTT egress: the sink, and a live subscriber.", no_args_is_help=True)
 sim_app = typer.Typer(help="Simulated devices.", no_args_is_help=True)
+METRICS_HOST = typer.Option(
+    "127.0.0.1",
+    "--metrics-host",
+    envvar="CRONOS_METRICS_HOST",
+    help="Address the Prometheus port binds (0.0.0.0: every interface).",
+)
 
 
 def _env(**values: object) -> None:
@@ -45,12 +51,12 @@ def _run(main: Coroutine[Any, Any, Any], stop: asyncio.Event | None = None) -> A
     return asyncio.run(wrapper())
 
 
-def _serve_metrics(port: int) -> None:
+def _serve_metrics(port: int, host: str) -> None:
     if port:
         from prometheus_client import start_http_server
 
-        start_http_server(port)
-        console.print(f"metrics on :{port}/metrics")
+        start_http_server(port, addr=host)
+        console.print(f"metrics on {host}:{port}/metrics")
 
 
 @ingest_app.command("modbus")
@@ -64,6 +70,7 @@ def ingest_modbus(
     source: str = typer.Option(None, "--source", help="Source id (default modbus://H:P/U)."),
     target: str = typer.Option(None, "--target", help="Translation target of responses."),
     metrics_port: int = typer.Option(0, "--metrics-port", help="Prometheus port (0: off)."),
+    metrics_host: str = METRICS_HOST,
 ) -> None:
     """Poll a Modbus/TCP device and publish each request and response frame to Kafka."""
     from streams.edge.modbus_ingest import ModbusIngest, parse_poll
@@ -82,11 +89,11 @@ def ingest_modbus(
         CRONOS_MODBUS_TARGET=target,
     )
     settings, kafka = IngestSettings(), KafkaSettings()
-    _serve_metrics(metrics_port)
+    _serve_metrics(metrics_port, metrics_host)
     stop = asyncio.Event()
 
     async def main() -> None:
-        publisher = RawPublisher(kafka.bootstrap_servers, settings.topic)
+        publisher = RawPublisher(kafka.bootstrap_servers, settings.topic, kafka.client_auth())
         await publisher.start()
         ingest = ModbusIngest(host, port, unit, polls, publisher, settings)
         console.print(f"polling {ingest.source} → {settings.topic} ({len(polls)} blocks)")
@@ -121,7 +128,7 @@ def send(
     kafka = KafkaSettings()
 
     async def main() -> int:
-        publisher = RawPublisher(kafka.bootstrap_servers, topic)
+        publisher = RawPublisher(kafka.bootstrap_servers, topic, kafka.client_auth())
         await publisher.start()
         try:
             return await replay(
@@ -143,6 +150,7 @@ def mqtt_sink(
     qos: int = typer.Option(None, "--qos", help="1 or 2; overrides CRONOS_SINK_QOS."),
     retain: bool = typer.Option(None, "--retain/--no-retain", help="Default: the packet's flag."),
     metrics_port: int = typer.Option(0, "--metrics-port", help="Prometheus port (0: off)."),
+    metrics_host: str = METRICS_HOST,
 ) -> None:
     """Publish translated frames to an MQTT broker; commit each offset after its PUBACK."""
     from streams.edge.mqtt_client import MqttLink
@@ -159,7 +167,7 @@ def mqtt_sink(
         CRONOS_SINK_RETAIN=None if retain is None else str(retain).lower(),
     )
     mqtt, sink, kafka = MqttSettings(), SinkSettings(), KafkaSettings()
-    _serve_metrics(metrics_port)
+    _serve_metrics(metrics_port, metrics_host)
     stop = asyncio.Event()
     link = MqttLink(mqtt, backoff_s=sink.backoff_s, max_backoff_s=sink.max_backoff_s)
     runner = MqttSink(kafka, sink, link)

@@ -27,6 +27,7 @@ app = typer.Typer(
     help="CRONOS pipeline: field detection and protocol translation on a Kafka stream.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals may hold secrets (typer's default; pinned)
 )
 app.command()(train)
 app.command()(detect)

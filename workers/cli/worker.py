@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 
 from streams.errors import SettingsError
 
@@ -35,6 +36,8 @@ def worker(
 
     try:
         run_worker(loglevel=loglevel)
-    except SettingsError as exc:
+    except (SettingsError, ValidationError) as exc:
+        # The settings hide rejected values in their errors (hide_input_in_errors): a bad
+        # CRONOS_REDIS_URL is named, never shown, since it may carry a password.
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from exc
+        raise typer.Exit(2) from None
