@@ -4,3 +4,18 @@ Pure Python and torch: no Kafka, no Redis, no event loop of its own. Import it i
 """
 
 __version__ = "0.1.0"
+
+# The package exports its modules; import the one you need (none is loaded by this file).
+__all__ = [
+    "artifact_lock",
+    "artifacts",
+    "core",
+    "datasets",
+    "detection",
+    "errors",
+    "llm",
+    "log_context",
+    "monitoring",
+    "translation",
+    "versioning",
+]

@@ -10,3 +10,16 @@ Shared at the top: :mod:`streams.errors` (the root :class:`~streams.errors.Strea
 :mod:`streams.kafka` (topic creation, assign-all-and-seek readers), :mod:`streams.buckets`
 (histogram buckets). Depends on :mod:`engine`; never imported by it.
 """
+
+# The package exports its modules; import the one you need (none is loaded by this file).
+__all__ = [
+    "buckets",
+    "control",
+    "drill",
+    "edge",
+    "errors",
+    "kafka",
+    "lazy_exports",
+    "monitoring",
+    "worker",
+]

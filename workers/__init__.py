@@ -3,3 +3,6 @@
 
 Imports go one way: ``workers`` → ``streams`` → ``engine``.
 """
+
+# The package exports its modules; import the one you need (none is loaded by this file).
+__all__ = ["cli", "devstack", "errors", "logging_setup", "process"]

@@ -4,3 +4,23 @@ Layers, low to high: ``spec`` → ``scalars`` → ``layout``/``modbus``/``mqtt``
 ``fields`` → ``rules`` → ``evaluate`` → ``validation`` → ``generator`` → ``learner`` →
 ``compiler`` → ``store``. The user-facing facade is :mod:`engine.llm.translation_studio`.
 """
+
+# The package exports its modules; import the one you need (none is loaded by this file).
+__all__ = [
+    "codecs",
+    "compiler",
+    "errors",
+    "evaluate",
+    "fields",
+    "generator",
+    "layout",
+    "learner",
+    "modbus",
+    "mqtt",
+    "pcap",
+    "rules",
+    "scalars",
+    "spec",
+    "store",
+    "validation",
+]

@@ -5,3 +5,6 @@
 with changing registers, and :mod:`.demo` is ``cronos run`` (``make run``) on top of them.
 Development and tests only: production points the worker at Apache Kafka and a Redis of its own.
 """
+
+# The package exports its modules; import the one you need (none is loaded by this file).
+__all__ = ["demo", "modbus_sim", "mqtt_broker", "probes", "relay", "stack"]

@@ -13,9 +13,10 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import orjson
 import pytest
 
-from tests.support.stream import HMAC_KEY, TopicReader
+from tests.support.stream import ARTIFACT_SHA256, HMAC_KEY, TopicReader
 
 pytestmark = pytest.mark.integration
 SASL_PASSWORD = "sasl-Secret-c0ntrol-91ab"
@@ -41,7 +42,10 @@ async def _control(env: dict[str, str], cwd: Path, *args: str) -> tuple[int, str
 
 
 async def test_control_cli_uses_the_kafka_security_settings(
-    kafka_bootstrap: str, unique_topic: Callable[..., Awaitable[str]], tmp_path: Path
+    kafka_bootstrap: str,
+    unique_topic: Callable[..., Awaitable[str]],
+    tmp_path: Path,
+    artifact_root: Path,
 ) -> None:
     control = await unique_topic(1, "control")
     events = await unique_topic(1, "events")
@@ -52,8 +56,12 @@ async def test_control_cli_uses_the_kafka_security_settings(
         "CRONOS_KAFKA_TOPIC_CONTROL_EVENTS": events,
         "CRONOS_CONTROL_HMAC_KEY": HMAC_KEY.decode(),
     }
-    code, out = await _control(base, tmp_path, "swap", "1.1.0")
+    # The sha256 comes from the artifact's sidecar under CRONOS_ARTIFACT_ROOT.
+    local = base | {"CRONOS_ARTIFACT_ROOT": str(artifact_root)}
+    code, out = await _control(local, tmp_path, "swap", "1.1.0")
     assert code == 0 and "issued swap" in out, out  # PLAINTEXT: the broker's own protocol
+    code, out = await _control(base, tmp_path, "swap", "1.1.0")
+    assert code == 2 and "artifact_missing" in out and "--sha256" in out, out
 
     secret = tmp_path / "sasl"
     secret.write_text(SASL_PASSWORD + "\n")
@@ -62,7 +70,7 @@ async def test_control_cli_uses_the_kafka_security_settings(
         "CRONOS_KAFKA_SASL_USERNAME": "cronos",
         "CRONOS_KAFKA_SASL_PASSWORD_FILE": str(secret),
     }
-    code, out = await _control(sasl, tmp_path, "swap", "1.1.0")
+    code, out = await _control(sasl, tmp_path, "swap", "1.1.0", "--sha256", "ab" * 32)
     assert code == 2, out
     assert "not issued" in out and "SASL_PLAINTEXT" in out and kafka_bootstrap in out, out
     assert SASL_PASSWORD not in out and "Traceback" not in out
@@ -81,3 +89,5 @@ async def test_control_cli_uses_the_kafka_security_settings(
     async with TopicReader(kafka_bootstrap, control) as reader:
         await reader.poll(2.0)
         assert len(reader.records) == 1  # only the PLAINTEXT command was published
+    sent = orjson.loads(reader.records[0].value)
+    assert sent["target"]["sha256"] == ARTIFACT_SHA256["1.1.0"]
