@@ -26,6 +26,12 @@ class DetectorSettings(BaseModel):
         dropout: Dropout between layers and before the emission layer (training only).
         max_message_bytes: Largest message accepted for inference or training (bytes).
         inference_batch_size: Largest batch run through the network at once.
+        max_padding_waste: Inference batches end before padding would exceed this fraction of
+            their positions, so short frames are not padded to a long one's length (1.0: only
+            ``inference_batch_size`` and the token budget split a call).
+        cache_size: LRU entries of results for exactly repeated frames, per loaded model (the
+            cache empties whenever the weights change); 0 disables it.
+        cache_max_frame_bytes: Frames longer than this are never cached.
         replay_size: Bound on examples kept from earlier batches by ``train_batch``.
         device: ``auto`` picks CUDA when torch sees it, else CPU.
         seed: Seed for weight initialisation and shuffling (reproducible training).
@@ -45,6 +51,9 @@ class DetectorSettings(BaseModel):
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
     max_message_bytes: int = Field(default=64 * 1024, ge=1)
     inference_batch_size: int = Field(default=256, ge=1)
+    max_padding_waste: float = Field(default=0.25, ge=0.0, le=1.0)
+    cache_size: int = Field(default=4096, ge=0)
+    cache_max_frame_bytes: int = Field(default=512, ge=1)
     replay_size: int = Field(default=2000, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 1234

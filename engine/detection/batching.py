@@ -40,12 +40,15 @@ def length_buckets(
     max_tokens: int,
     *,
     shuffle: random.Random | None = None,
+    max_waste: float | None = None,
 ) -> Iterator[list[int]]:
     """Indices grouped into batches of similar length.
 
     Each batch has at most ``batch_size`` items and at most ``max_tokens`` padded positions
-    (a batch always holds at least one item, however long). With ``shuffle``, items of equal
-    length are mixed and the batch order is shuffled (for training); without it the order is
+    (a batch always holds at least one item, however long). With ``max_waste``, a batch also
+    ends before padding would exceed that fraction of its padded positions, so a few long
+    frames never drag many short ones to their length. With ``shuffle``, items of equal length
+    are mixed and the batch order is shuffled (for training); without it the order is
     deterministic (for inference).
     """
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
@@ -54,12 +57,21 @@ def length_buckets(
         order.sort(key=lambda i: (lengths[i], keys[i]))
     batches: list[list[int]] = []
     current: list[int] = []
+    real = 0  # real (unpadded) positions in ``current``
     for i in order:
         # Sorted ascending, so the newest item is the longest of the batch.
-        if current and (len(current) >= batch_size or (len(current) + 1) * lengths[i] > max_tokens):
+        n = lengths[i]
+        padded = (len(current) + 1) * n
+        if current and (
+            len(current) >= batch_size
+            or padded > max_tokens
+            or (max_waste is not None and padded - (real + n) > max_waste * padded)
+        ):
             batches.append(current)
             current = []
+            real = 0
         current.append(i)
+        real += n
     if current:
         batches.append(current)
     if shuffle is not None:

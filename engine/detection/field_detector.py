@@ -25,6 +25,7 @@ import torch
 from engine.artifact_lock import shared_lock
 from engine.core.config import Config
 from engine.detection.boundary import FieldBoundary
+from engine.detection.cache import CacheStats, ResultCache
 from engine.detection.checkpoint import (
     build_payload,
     load_checkpoint_bytes,
@@ -85,20 +86,74 @@ class FieldDetector:
         self.settings = self.config.detector
         self.version: str = validate_version(self.settings.version)
         self.device = resolve_device(self.settings.device)
-        self.model: BiLSTMCRF | None = None
-        self.tagset: TagSet | None = None
+        # Results of exactly repeated frames; emptied whenever the weights may have changed.
+        self._cache = ResultCache(self.settings.cache_size, self.settings.cache_max_frame_bytes)
+        self._model: BiLSTMCRF | None = None
+        self._tagset: TagSet | None = None
+        self._int8_model: BiLSTMCRF | None = None
         self.epoch = 0
         self.metrics: dict[str, float] = {}
         self.timestamp: str | None = None
         self.checkpoint_path: Path | None = None
         self.lineage: dict[str, Any] = {}
-        # Int8 copy used for inference after quantize(); checkpoints come from the float model.
-        self._inference_model: BiLSTMCRF | None = None
         self._optimizer_state: dict[str, Any] | None = None
         self._scheduler_state: dict[str, Any] | None = None
         # Made on first training or evaluation call (an inference-only worker never needs one),
         # then kept: it holds the replay buffer and shuffle RNG that carry across calls.
         self._trainer: DetectorTrainer | None = None
+
+    # ------------------------------------------------------------------ model state
+    # Every way of replacing the model, its tag set or the int8 copy goes through these
+    # setters, which empty the result cache; in-place weight updates (training) are caught by
+    # :meth:`_weights_token` too.
+
+    @property
+    def model(self) -> BiLSTMCRF | None:
+        """The float network (trained, or loaded from a checkpoint)."""
+        return self._model
+
+    @model.setter
+    def model(self, value: BiLSTMCRF | None) -> None:
+        self._model = value
+        self._cache.clear()
+
+    @property
+    def tagset(self) -> TagSet | None:
+        """Tags of :attr:`model`."""
+        return self._tagset
+
+    @tagset.setter
+    def tagset(self, value: TagSet | None) -> None:
+        self._tagset = value
+        self._cache.clear()
+
+    @property
+    def _inference_model(self) -> BiLSTMCRF | None:
+        """Int8 copy used for inference after quantize(); checkpoints come from the float model."""
+        return self._int8_model
+
+    @_inference_model.setter
+    def _inference_model(self, value: BiLSTMCRF | None) -> None:
+        self._int8_model = value
+        self._cache.clear()
+
+    def _weights_token(self, model: BiLSTMCRF) -> tuple[object, ...]:
+        """Fingerprint of the weights inference uses: which objects, and each parameter's
+        in-place version counter (an optimizer step or ``load_state_dict`` bumps it)."""
+        float_model = self._model
+        versions = (
+            tuple(p._version for p in float_model.parameters()) if float_model is not None else ()
+        )
+        return (id(model), id(float_model), id(self._tagset), versions)
+
+    def cache_stats(self) -> CacheStats:
+        """Result-cache counters: ``hits``, ``misses``, ``size``, ``capacity``,
+        ``invalidations``."""
+        return self._cache.stats()
+
+    def clear_cache(self) -> None:
+        """Drop every cached result (counters are kept)."""
+        self._cache.clear()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -179,19 +234,23 @@ class FieldDetector:
             DataQualityError: the data-quality check found errors (``exc.report`` lists them).
             DatasetError: a frame or span is malformed, or a dataset is empty.
         """
-        return self._training().train(
-            training_data,
-            validation_data,
-            num_epochs,
-            learning_rate,
-            batch_size,
-            early_stopping_patience,
-            save_best_only,
-            checkpoint_dir,
-            version=version,
-            on_epoch=on_epoch,
-            data_files=data_files,
-        )
+        self._cache.clear()
+        try:
+            return self._training().train(
+                training_data,
+                validation_data,
+                num_epochs,
+                learning_rate,
+                batch_size,
+                early_stopping_patience,
+                save_best_only,
+                checkpoint_dir,
+                version=version,
+                on_epoch=on_epoch,
+                data_files=data_files,
+            )
+        finally:
+            self._cache.clear()
 
     def train_batch(
         self,
@@ -216,15 +275,19 @@ class FieldDetector:
             ``time_seconds``; and ``summary`` with ``batches``, ``total_samples``,
             ``final_val_f1``, ``total_time_seconds``.
         """
-        return self._training().train_batch(
-            training_batches,
-            validation_data,
-            num_epochs_per_batch,
-            learning_rate,
-            batch_size,
-            checkpoint_dir=checkpoint_dir,
-            on_epoch=on_epoch,
-        )
+        self._cache.clear()
+        try:
+            return self._training().train_batch(
+                training_batches,
+                validation_data,
+                num_epochs_per_batch,
+                learning_rate,
+                batch_size,
+                checkpoint_dir=checkpoint_dir,
+                on_epoch=on_epoch,
+            )
+        finally:
+            self._cache.clear()
 
     def evaluate(self, data: Sequence[Any], batch_size: int = 64) -> dict[str, float]:
         """Field and boundary P/R/F1, byte accuracy and loss on labelled ``data``."""
@@ -247,8 +310,14 @@ class FieldDetector:
     def detect_boundaries_batch(self, messages: Sequence[bytes]) -> list[list[FieldBoundary]]:
         """Detect fields in many messages at once (synchronous; run it off the event loop).
 
-        Messages are grouped by length so padding stays small; results come back in input
-        order, one tiling list of :class:`FieldBoundary` per message.
+        Messages are grouped by length so padding stays small (a batch ends before its padding
+        would pass ``max_padding_waste``, so short frames are not padded to a long one's
+        length); results come back in input order, one tiling list of :class:`FieldBoundary`
+        per message, the same as calling it one message at a time. Repeats of a message within
+        the call are computed once, and repeats of earlier ones (up to ``cache_max_frame_bytes``
+        long) come from an LRU cache of ``cache_size`` entries that empties whenever the
+        weights change (:meth:`cache_stats` counts its hits and misses). Every returned list is
+        the caller's own.
 
         Raises:
             InvalidInputError: a message is not bytes, empty, or over the size cap. The whole
@@ -261,14 +330,40 @@ class FieldDetector:
         checked = [self._check_message(m, f"messages[{i}]") for i, m in enumerate(messages)]
         if not checked:
             return []
+        cache = self._cache
+        token = self._weights_token(model)
+        cache.validate(token)
+        out: list[list[FieldBoundary]] = [[] for _ in checked]
+        # Messages to compute, each once: message → the indices that want it.
+        todo: dict[bytes, list[int]] = {}
+        for i, (message, hit) in enumerate(zip(checked, cache.get_many(checked), strict=True)):
+            if hit is not None:
+                out[i] = list(hit)
+            else:
+                todo.setdefault(message, []).append(i)
+        if not todo:
+            return out
+        unique = list(todo)
         model.eval()
-        return predict_boundaries(
+        results = predict_boundaries(
             model,
             tagset,
-            checked,
+            unique,
             batch_size=self.settings.inference_batch_size,
             device=self.device,
+            max_waste=self.settings.max_padding_waste,
         )
+        for message, fields in zip(unique, results, strict=True):
+            first, *rest = todo[message]
+            out[first] = fields
+            for j in rest:
+                out[j] = list(fields)
+        if cache.enabled:
+            cache.put_many(
+                [(m, tuple(f)) for m, f in zip(unique, results, strict=True) if cache.cacheable(m)],
+                token,
+            )
+        return out
 
     def check_message(self, message: object) -> bytes:
         """Validate one message as :meth:`detect_boundaries_batch` would; returns its bytes."""

@@ -57,11 +57,19 @@ def predict_boundaries(
     *,
     batch_size: int,
     device: torch.device,
+    max_waste: float | None = None,
+    max_tokens: int = MAX_TOKENS_PER_BATCH,
 ) -> list[list[FieldBoundary]]:
-    """Detect fields in many messages, in the caller's order, batching by length."""
+    """Detect fields in many messages, in the caller's order, batching by length.
+
+    Each forward pass holds at most ``batch_size`` messages and ``max_tokens`` padded
+    positions, and (with ``max_waste``) at most that fraction of padding. Results do not depend
+    on how messages are batched: the network keeps padding out of both LSTM directions and the
+    CRF runs per message over its own length (up to float rounding of batched matrix products).
+    """
     out: list[list[FieldBoundary]] = [[] for _ in messages]
     lengths = [len(m) for m in messages]
-    for idx in length_buckets(lengths, batch_size, MAX_TOKENS_PER_BATCH):
+    for idx in length_buckets(lengths, batch_size, max_tokens, max_waste=max_waste):
         for i, fields in zip(
             idx, predict_batch(model, tagset, [messages[i] for i in idx], device), strict=True
         ):
