@@ -128,3 +128,14 @@ RECORDS_DROPPED: Final = Counter(
     "Records given up: refused for size even as a stub (never retried), by reason.",
     ["reason"],
 )
+DETECTOR_CACHE_LOOKUPS: Final = Counter(
+    "cronos_detector_cache_lookups_total",
+    "Result-cache lookups of the active detector, by result (hit, miss); the hit rate is "
+    "rate(hit) / rate(hit + miss).",
+    ["model_version", "result"],
+)
+DETECTOR_CACHE_ENTRIES: Final = Gauge(
+    "cronos_detector_cache_entries",
+    "Frames held in the active detector's result cache.",
+    ["model_version"],
+)

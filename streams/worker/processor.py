@@ -73,6 +73,8 @@ class BatchProcessor:
         self.recent: deque[bytes] = deque(maxlen=settings.warmup_frames)
         #: Called with each batch's figures (monitor windows); must not raise.
         self.on_batch: Callable[[BatchReport], Awaitable[None]] | None = None
+        #: id(detector) → (hits, misses) already exported.
+        self._cache_seen: dict[int, tuple[int, int]] = {}
 
     async def process(self, frames: Sequence[Frame]) -> list[Outcome]:
         """Process one batch; outcomes come back in input order, one per frame."""
@@ -149,8 +151,23 @@ class BatchProcessor:
         elapsed = time.perf_counter() - t0
         metrics.DETECTION_LATENCY.labels(model_version=snap.detector.version).observe(elapsed)
         report.add_detection(snap.detector.version, datas, found, elapsed)
+        self._export_cache(snap.detector.version, detector)
         self.recent.extend(datas[-self._settings.warmup_frames :])
         return found
+
+    def _export_cache(self, version: str, detector: FieldDetector) -> None:
+        """Move the detector's cumulative cache counters into Prometheus (by difference)."""
+        stats = detector.cache_stats()
+        last_hits, last_misses = self._cache_seen.get(id(detector), (0, 0))
+        if stats.hits > last_hits:
+            metrics.DETECTOR_CACHE_LOOKUPS.labels(version, "hit").inc(stats.hits - last_hits)
+        if stats.misses > last_misses:
+            metrics.DETECTOR_CACHE_LOOKUPS.labels(version, "miss").inc(stats.misses - last_misses)
+        metrics.DETECTOR_CACHE_ENTRIES.labels(version).set(stats.size)
+        # One entry per detector instance seen; a swap adds one (a handful per worker's life).
+        if len(self._cache_seen) > 16:
+            self._cache_seen.clear()
+        self._cache_seen[id(detector)] = (stats.hits, stats.misses)
 
     @staticmethod
     async def _detect_one(
