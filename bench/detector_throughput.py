@@ -86,8 +86,9 @@ def pytorch_crf_baseline(detector: FieldDetector, msgs: list[bytes]) -> None:
         model.crf.decode(em, mask=mask)
 
 
-def old_path(detector: FieldDetector, calls: list[list[bytes]]) -> None:
-    """Every call as before: length-sorted, padded to its longest frame, no cache."""
+def padded(detector: FieldDetector, calls: list[list[bytes]], max_waste: float) -> None:
+    """Every call length-sorted and cut into passes, no cache. ``max_waste=1.0`` is the old
+    path: a pass is padded to its longest frame however short the others are."""
     model, tagset = detector._require_model()
     for call in calls:
         predict_boundaries(
@@ -96,19 +97,7 @@ def old_path(detector: FieldDetector, calls: list[list[bytes]]) -> None:
             call,
             batch_size=detector.settings.inference_batch_size,
             device=detector.device,
-        )
-
-
-def buckets_only(detector: FieldDetector, calls: list[list[bytes]]) -> None:
-    model, tagset = detector._require_model()
-    for call in calls:
-        predict_boundaries(
-            model,
-            tagset,
-            call,
-            batch_size=detector.settings.inference_batch_size,
-            device=detector.device,
-            max_waste=detector.settings.max_padding_waste,
+            max_waste=max_waste,
         )
 
 
@@ -128,8 +117,12 @@ def real_workloads(detector: FieldDetector, uncached: FieldDetector, repeats: in
         for call_size in (64, 512):
             calls = [frames[i : i + call_size] for i in range(0, len(frames), call_size)]
             n = len(frames)
-            old = rate(lambda calls=calls: old_path(detector, calls), n, repeats)
-            bucketed = rate(lambda calls=calls: buckets_only(detector, calls), n, repeats)
+            old = rate(lambda calls=calls: padded(detector, calls, 1.0), n, repeats)
+            bucketed = rate(
+                lambda calls=calls: padded(detector, calls, detector.settings.max_padding_waste),
+                n,
+                repeats,
+            )
             off = rate(lambda calls=calls: through(uncached, calls), n, repeats)
             before = detector.cache_stats()
             on = rate(lambda calls=calls: through(detector, calls), n, repeats)

@@ -23,6 +23,8 @@ console = Console(stderr=True)
 ingest_app = typer.Typer(help="Read frames from devices into Kafka.", no_args_is_help=True)
 mqtt_app = typer.Typer(help="MQTT egress: the sink, and a live subscriber.", no_args_is_help=True)
 sim_app = typer.Typer(help="Simulated devices.", no_args_is_help=True)
+BROKER = typer.Option(None, "--broker", help="Kafka; overrides CRONOS_KAFKA_BROKER.")
+METRICS_PORT = typer.Option(0, "--metrics-port", help="Prometheus port (0: off).")
 METRICS_HOST = typer.Option(
     "127.0.0.1",
     "--metrics-host",
@@ -65,11 +67,11 @@ def ingest_modbus(
     port: int = typer.Option(502, "--port", help="Device port."),
     unit: int = typer.Option(1, "--unit", help="Unit (device) id."),
     poll: list[str] = typer.Option(..., "--poll", help="KIND:START[-END][@N(ms|s|m)], repeatable"),
-    broker: str = typer.Option(None, "--broker", help="Kafka; overrides CRONOS_KAFKA_BROKER."),
+    broker: str = BROKER,
     topic: str = typer.Option(None, "--topic", help="Overrides CRONOS_MODBUS_TOPIC."),
     source: str = typer.Option(None, "--source", help="Source id (default modbus://H:P/U)."),
     target: str = typer.Option(None, "--target", help="Translation target of responses."),
-    metrics_port: int = typer.Option(0, "--metrics-port", help="Prometheus port (0: off)."),
+    metrics_port: int = METRICS_PORT,
     metrics_host: str = METRICS_HOST,
 ) -> None:
     """Poll a Modbus/TCP device and publish each request and response frame to Kafka."""
@@ -115,7 +117,7 @@ def send(
     speed: float = typer.Option(1.0, "--speed", help="1.0 = captured timing, 2.0 = twice as fast."),
     fast: bool = typer.Option(False, "--fast", help="As fast as possible (ignores --speed)."),
     port: int = typer.Option(502, "--port", help="Modbus server port in the capture."),
-    broker: str = typer.Option(None, "--broker", help="Kafka; overrides CRONOS_KAFKA_BROKER."),
+    broker: str = BROKER,
     topic: str = typer.Option("cronos.frames.raw", "--topic", help="Raw frames topic."),
     target: str = typer.Option("mqtt", "--target", help="Target of read responses ('' none)."),
 ) -> None:
@@ -143,13 +145,13 @@ def send(
 
 @mqtt_app.command("sink")
 def mqtt_sink(
-    broker: str = typer.Option(None, "--broker", help="Kafka; overrides CRONOS_KAFKA_BROKER."),
+    broker: str = BROKER,
     mqtt_host: str = typer.Option(None, "--mqtt-host", help="Overrides CRONOS_MQTT_HOST."),
     mqtt_port: int = typer.Option(None, "--mqtt-port", help="Overrides CRONOS_MQTT_PORT."),
     topic: str = typer.Option(None, "--topic", help="Translated topic; CRONOS_SINK_TOPIC."),
     qos: int = typer.Option(None, "--qos", help="1 or 2; overrides CRONOS_SINK_QOS."),
     retain: bool = typer.Option(None, "--retain/--no-retain", help="Default: the packet's flag."),
-    metrics_port: int = typer.Option(0, "--metrics-port", help="Prometheus port (0: off)."),
+    metrics_port: int = METRICS_PORT,
     metrics_host: str = METRICS_HOST,
 ) -> None:
     """Publish translated frames to an MQTT broker; commit each offset after its PUBACK."""

@@ -165,12 +165,17 @@ def _sha(path: Path) -> str:
     return path.with_name(path.name + ".sha256").read_text().split()[0]
 
 
+@pytest.fixture
+def rules_file(own_root: Path) -> Path:
+    """The default Modbus → MQTT rules, version 1.0.0, saved under the test's own root."""
+    return store.save(modbus_to_mqtt_rules(version="1.0.0"), own_root / "translation_rules")
+
+
 async def test_a_rules_file_must_be_the_pair_and_version_the_command_names(
-    make_activator: MakeActivator, own_root: Path
+    make_activator: MakeActivator, rules_file: Path
 ) -> None:
     act = await make_activator("w1")
-    rules = modbus_to_mqtt_rules(version="1.0.0")
-    real = store.save(rules, own_root / "translation_rules")
+    real = rules_file
     # The same bytes under a name that claims version 2.0.0 (and a matching sidecar).
     fake = real.with_name(real.name.replace("_v1.0.0_", "_v2.0.0_"))
     fake.write_bytes(real.read_bytes())
@@ -185,18 +190,16 @@ async def test_a_rules_file_must_be_the_pair_and_version_the_command_names(
 
 
 async def test_min_accuracy_is_measured_never_read_from_the_file(
-    make_activator: MakeActivator, own_root: Path
+    make_activator: MakeActivator, rules_file: Path
 ) -> None:
     act = await make_activator("w1")
-    rules = modbus_to_mqtt_rules(version="1.0.0")
-    path = store.save(rules, own_root / "translation_rules")
-    declared = orjson.loads(path.read_bytes())
-    target = {"version": "1.0.0", "sha256": _sha(path), "min_accuracy": 0.9}
+    declared = orjson.loads(rules_file.read_bytes())
+    target = {"version": "1.0.0", "sha256": _sha(rules_file), "min_accuracy": 0.9}
     # No validation pairs: the gate cannot be measured, so it is not passed on the file's word.
     event = await act.handle(_rules_cmd(target))
     assert (event.outcome, event.reason) == ("rejected", "validation_failed"), declared
     good = ProtocolTranslationStudio()
-    good.activate_rules(rules)
+    good.activate_rules(modbus_to_mqtt_rules(version="1.0.0"))
     expected = good.translate_sync("modbus", "mqtt", FC3_RESPONSE)
     act._rule_examples = [{"source": FC3_RESPONSE, "expected_target": expected + b"x"}]
     wrong = await act.handle(_rules_cmd(target))
