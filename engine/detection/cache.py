@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import NamedTuple
+
+import torch
 
 from engine.detection.boundary import FieldBoundary
 
@@ -125,3 +127,56 @@ class ResultCache:
             return CacheStats(
                 self._hits, self._misses, len(self._entries), self.capacity, self._invalidations
             )
+
+    def detect(
+        self,
+        frames: Sequence[bytes],
+        token: Hashable,
+        compute: Callable[[list[bytes]], list[list[FieldBoundary]]],
+    ) -> list[list[FieldBoundary]]:
+        """Results for ``frames`` in order: cached ones looked up, the rest computed once each.
+
+        Args:
+            frames: Checked messages, in the caller's order (repeats allowed).
+            token: :func:`weights_token` of the model ``compute`` runs; a new token empties
+                the cache first.
+            compute: Detects the distinct uncached frames (any order in, same order out).
+
+        Returns:
+            One list per frame; every list is the caller's own (never the cached tuple).
+        """
+        self.validate(token)
+        out: list[list[FieldBoundary]] = [[] for _ in frames]
+        # Frames to compute, each once: frame → the indices that want it.
+        todo: dict[bytes, list[int]] = {}
+        for i, (frame, hit) in enumerate(zip(frames, self.get_many(frames), strict=True)):
+            if hit is not None:
+                out[i] = list(hit)
+            else:
+                todo.setdefault(frame, []).append(i)
+        if not todo:
+            return out
+        unique = list(todo)
+        results = compute(unique)
+        for frame, fields in zip(unique, results, strict=True):
+            first, *rest = todo[frame]
+            out[first] = fields
+            for j in rest:
+                out[j] = list(fields)
+        if self.enabled:
+            fresh = [
+                (f, tuple(r)) for f, r in zip(unique, results, strict=True) if self.cacheable(f)
+            ]
+            self.put_many(fresh, token)
+        return out
+
+
+def weights_token(
+    model: torch.nn.Module, float_model: torch.nn.Module | None, tagset: object
+) -> tuple[object, ...]:
+    """Fingerprint of the weights inference uses: which objects, and each parameter's in-place
+    version counter (an optimizer step or ``load_state_dict`` bumps it)."""
+    versions = (
+        tuple(p._version for p in float_model.parameters()) if float_model is not None else ()
+    )
+    return (id(model), id(float_model), id(tagset), versions)

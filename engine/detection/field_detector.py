@@ -25,7 +25,7 @@ import torch
 from engine.artifact_lock import shared_lock
 from engine.core.config import Config
 from engine.detection.boundary import FieldBoundary
-from engine.detection.cache import CacheStats, ResultCache
+from engine.detection.cache import CacheStats, ResultCache, weights_token
 from engine.detection.checkpoint import (
     build_payload,
     load_checkpoint_bytes,
@@ -105,7 +105,7 @@ class FieldDetector:
     # ------------------------------------------------------------------ model state
     # Every way of replacing the model, its tag set or the int8 copy goes through these
     # setters, which empty the result cache; in-place weight updates (training) are caught by
-    # :meth:`_weights_token` too.
+    # :func:`~engine.detection.cache.weights_token` too.
 
     @property
     def model(self) -> BiLSTMCRF | None:
@@ -136,15 +136,6 @@ class FieldDetector:
     def _inference_model(self, value: BiLSTMCRF | None) -> None:
         self._int8_model = value
         self._cache.clear()
-
-    def _weights_token(self, model: BiLSTMCRF) -> tuple[object, ...]:
-        """Fingerprint of the weights inference uses: which objects, and each parameter's
-        in-place version counter (an optimizer step or ``load_state_dict`` bumps it)."""
-        float_model = self._model
-        versions = (
-            tuple(p._version for p in float_model.parameters()) if float_model is not None else ()
-        )
-        return (id(model), id(float_model), id(self._tagset), versions)
 
     def cache_stats(self) -> CacheStats:
         """Result-cache counters: ``hits``, ``misses``, ``size``, ``capacity``,
@@ -330,40 +321,20 @@ class FieldDetector:
         checked = [self._check_message(m, f"messages[{i}]") for i, m in enumerate(messages)]
         if not checked:
             return []
-        cache = self._cache
-        token = self._weights_token(model)
-        cache.validate(token)
-        out: list[list[FieldBoundary]] = [[] for _ in checked]
-        # Messages to compute, each once: message → the indices that want it.
-        todo: dict[bytes, list[int]] = {}
-        for i, (message, hit) in enumerate(zip(checked, cache.get_many(checked), strict=True)):
-            if hit is not None:
-                out[i] = list(hit)
-            else:
-                todo.setdefault(message, []).append(i)
-        if not todo:
-            return out
-        unique = list(todo)
         model.eval()
-        results = predict_boundaries(
-            model,
-            tagset,
-            unique,
-            batch_size=self.settings.inference_batch_size,
-            device=self.device,
-            max_waste=self.settings.max_padding_waste,
-        )
-        for message, fields in zip(unique, results, strict=True):
-            first, *rest = todo[message]
-            out[first] = fields
-            for j in rest:
-                out[j] = list(fields)
-        if cache.enabled:
-            cache.put_many(
-                [(m, tuple(f)) for m, f in zip(unique, results, strict=True) if cache.cacheable(m)],
-                token,
+
+        def compute(unique: list[bytes]) -> list[list[FieldBoundary]]:
+            return predict_boundaries(
+                model,
+                tagset,
+                unique,
+                batch_size=self.settings.inference_batch_size,
+                device=self.device,
+                max_waste=self.settings.max_padding_waste,
             )
-        return out
+
+        token = weights_token(model, self._model, self._tagset)
+        return self._cache.detect(checked, token, compute)
 
     def check_message(self, message: object) -> bytes:
         """Validate one message as :meth:`detect_boundaries_batch` would; returns its bytes."""
