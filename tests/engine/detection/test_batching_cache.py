@@ -18,7 +18,6 @@ from engine.datasets.synthetic import generate
 from engine.detection.batching import length_buckets
 from engine.detection.boundary import FieldBoundary
 from engine.detection.field_detector import FieldDetector
-from engine.detection.quantization import QuantizationRefusedError
 from engine.translation.pcap import modbus_adus
 
 from .conftest import small_config
@@ -182,10 +181,8 @@ def test_quantize_invalidates(trained: tuple) -> None:
     msgs = [f.message for f in generate("modbus", 20, seed=21)]
     detector.detect_boundaries_batch(msgs)
     assert detector.cache_stats().size > 0
-    try:
-        detector.quantize(generate("modbus", 60, seed=22), max_boundary_f1_drop=1.0)
-    except QuantizationRefusedError:  # the float model stays; nothing to check then
-        pytest.skip("quantization refused on this model")
+    # A CPU model with no accuracy bar: quantization cannot be refused, so nothing is skipped.
+    detector.quantize(generate("modbus", 60, seed=22), max_boundary_f1_drop=1.0)
     assert detector.cache_stats().size == 0
     want = sharing(detector, cache_size=0)
     want._inference_model = detector._inference_model
