@@ -101,8 +101,12 @@ async def assign_all(
     """
     deadline = time.monotonic() + timeout_s
     while True:
-        await consumer.topics()  # refreshes metadata
         parts = consumer.partitions_for_topic(topic)
+        if not parts and topic in await consumer.topics():
+            # The client's own metadata covers only the topics it tracks, so a topic created
+            # after the consumer started stays unknown to partitions_for_topic until added.
+            await consumer._client.add_topic(topic)
+            parts = consumer.partitions_for_topic(topic)
         if parts:
             break
         if time.monotonic() > deadline:
