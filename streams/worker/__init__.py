@@ -3,7 +3,8 @@
 A batch of frames runs on one model snapshot (:mod:`.registry`), is detected and translated
 (:mod:`.processor`, :mod:`.translator`), becomes results and dead letters (:mod:`.results`,
 :mod:`.deadletter`), and is published before its offsets are committed (:mod:`.publisher`,
-:mod:`.frame_agent`). :mod:`.app` wires the worker with the control consumer and the monitors.
+:mod:`.frame_agent`), with up to ``pipeline_depth`` batches in flight (:mod:`.pipeline`).
+:mod:`.app` wires the worker with the control consumer and the monitors.
 """
 
 from streams.lazy_exports import lazy_exports
@@ -12,7 +13,8 @@ _EXPORTS = {
     "app": ("WorkerRuntime", "create_app", "faust_app"),
     "batch_report": ("BatchReport",),
     "deadletter": ("DeadLetter",),
-    "frame_agent": ("register_frame_agent", "withhold_acks"),
+    "frame_agent": ("register_frame_agent",),
+    "pipeline": ("BatchPipeline",),
     "processor": ("BatchProcessor", "Outcome"),
     "publisher": ("Record", "publish_outcomes"),
     "registry": ("ModelRegistry", "Snapshot"),

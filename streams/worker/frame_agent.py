@@ -4,16 +4,17 @@ Delivery is at-least-once, and this is how (faust-streaming 0.15.3):
 
 * ``stream.take_events(n, within=t)`` turns the stream's own acks off and acks a batch's events
   in the generator's ``finally`` — i.e. when the loop body below returns to it.
-* The body returns only after :func:`~streams.worker.publisher.publish_outcomes` saw the broker
-  acknowledge every result and dead letter of the batch (``acks=all``; failed sends are retried).
+* The body hands the batch to a :class:`~streams.worker.pipeline.BatchPipeline`, which first
+  takes one more faust reference on every event, so that ``finally``'s ack is not the last one.
+  The pipeline releases that reference only after
+  :func:`~streams.worker.publisher.publish_outcomes` saw the broker acknowledge every result and
+  dead letter of the batch (``acks=all``; failed sends are retried), batches in order.
 * Faust commits, every ``commit_interval_s``, the offsets after the highest contiguous acked
   offset per partition. So a committed offset always lies behind published outcomes.
-* If the body leaves early (the worker is stopping, or a send can never succeed), the
-  ``finally`` would still ack the batch. :func:`withhold_acks` marks the batch's messages as
-  already acked *without* telling the consumer, so faust's ack is a no-op, the offsets never
-  enter the commit list, and the frames are read again after a restart or rebalance. On an
-  unexpected error the app is crashed rather than restarting the agent: a restarted agent would
-  ack later frames and let faust's commit jump over the withheld ones.
+* A batch still in flight when the worker stops, or whose publish fails, keeps its reference:
+  its offsets never enter the commit list, and the frames are read again after a restart or
+  rebalance. On an unexpected error the app is crashed rather than restarting the agent: a
+  restarted agent would ack later frames and let faust's commit jump over the unacked ones.
 
 The agent runs with ``concurrency=1`` (faust-streaming#606: concurrent actors of one agent
 ack out of order).
@@ -30,7 +31,8 @@ import faust
 from faust.types import EventT
 
 from streams.monitoring import worker_metrics as metrics
-from streams.worker.processor import BatchProcessor
+from streams.worker.pipeline import BatchPipeline
+from streams.worker.processor import BatchProcessor, Outcome
 from streams.worker.publisher import publish_outcomes, records_for
 from streams.worker.registry import ModelRegistry
 from streams.worker.results import Frame, Headers
@@ -57,12 +59,6 @@ def _headers(raw: Any) -> Headers:
         return []
     items = raw.items() if isinstance(raw, Mapping) else raw
     return [(str(k), bytes(v) if v is not None else b"") for k, v in items]
-
-
-def withhold_acks(events: Sequence[EventT]) -> None:
-    """Make faust's pending ack of ``events`` a no-op, so their offsets are never committed."""
-    for event in events:
-        event.message.acked = True
 
 
 def record_lag(app: faust.App, events: Sequence[EventT]) -> None:
@@ -94,25 +90,31 @@ def register_frame_agent(
     async def send(topic_name: str, key: bytes | None, value: bytes, headers: Headers) -> Any:
         return await app.producer.send(topic_name, key, value, None, None, headers)
 
+    async def process(events: Sequence[EventT]) -> list[Outcome]:
+        return await processor.process([frame_of(e) for e in events])
+
+    async def publish(events: Sequence[EventT], outcomes: list[Outcome]) -> None:
+        await publish_outcomes(
+            records_for(outcomes, kafka, settings), send, stopping=lambda: app.should_stop
+        )
+        record_lag(app, events)
+
     async def cronos_frames(stream: AsyncIterable[Any]) -> None:
         # No frame is touched before a model is active (reconcile runs in the control task).
         await registry.detector_ready.wait()
         assert isinstance(stream, faust.Stream)
+        pipeline = BatchPipeline(process, publish, app.crash, depth=settings.pipeline_depth)
         batches = stream.take_events(settings.batch_size, within=settings.batch_window_s)
-        async for events in batches:
-            try:
-                outcomes = await processor.process([frame_of(e) for e in events])
-                await publish_outcomes(
-                    records_for(outcomes, kafka, settings), send, stopping=lambda: app.should_stop
-                )
-                record_lag(app, events)
-            except asyncio.CancelledError:
-                withhold_acks(events)
-                raise
-            except BaseException as exc:
-                withhold_acks(events)
-                log.critical("batch not published, stopping the worker: %r", exc)
-                await app.crash(exc)
-                raise
+        try:
+            async for events in batches:
+                # Returns at once while fewer than pipeline_depth batches are in flight, so
+                # faust fills the next batch while this one is detected and published.
+                await pipeline.submit(events)
+        except asyncio.CancelledError:
+            await pipeline.cancel()  # in-flight batches stay unacked: read again later
+            raise
+        except BaseException:
+            await pipeline.cancel()
+            raise
 
     app.agent(topic, name="cronos_frames", concurrency=1)(cronos_frames)

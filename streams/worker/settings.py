@@ -178,6 +178,9 @@ class WorkerSettings(BaseSettings):
         worker_id: Unique per replica; names events and the per-worker replay guard.
         batch_size: Most frames handed to the detector at once.
         batch_window_s: Longest wait for a batch to fill.
+        pipeline_depth: Batches in flight at once: with 2, one batch is detected while the
+            previous one is published and faust fills the next; 1 processes strictly one after
+            another. Offsets are committed only after a batch is published either way.
         routes: Default translation target per source protocol, e.g. ``{"modbus": "mqtt"}``;
             a frame's ``target`` header wins over it.
         default_protocol: Protocol assumed when a frame has no ``protocol`` header.
@@ -215,6 +218,7 @@ class WorkerSettings(BaseSettings):
     worker_id: str = Field(default_factory=_default_worker_id, min_length=1, max_length=100)
     batch_size: int = Field(default=64, ge=1, le=10_000)
     batch_window_s: float = Field(default=0.2, gt=0, le=60)
+    pipeline_depth: int = Field(default=2, ge=1, le=8)
     routes: dict[str, str] = Field(default_factory=dict)
     default_protocol: str = "unknown"
     artifact_root: Path = Path("checkpoints")
