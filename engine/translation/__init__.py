@@ -1,8 +1,9 @@
 """Protocol translation: specifications, codecs, rule sets, rule learning, compilation, storage.
 
 Layers, low to high: ``spec`` → ``scalars`` → ``layout``/``modbus``/``mqtt`` → ``codecs`` →
-``fields`` → ``rules`` → ``evaluate`` → ``validation`` → ``generator`` → ``learner`` →
-``compiler`` → ``store``. The user-facing facade is :mod:`engine.llm.translation_studio`.
+``fields`` → ``rules`` → ``evaluate`` → ``validation`` → ``generator`` → ``linefit`` →
+``holdout`` → ``learner`` → ``compiler`` → ``store``. The user-facing facade is
+:mod:`engine.llm.translation_studio`.
 """
 
 # The package exports its modules; import the one you need (none is loaded by this file).
@@ -13,8 +14,10 @@ __all__ = [
     "evaluate",
     "fields",
     "generator",
+    "holdout",
     "layout",
     "learner",
+    "linefit",
     "modbus",
     "mqtt",
     "pcap",

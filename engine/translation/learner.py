@@ -1,10 +1,15 @@
 """Learning rules from example pairs by exhaustive search over a small hypothesis space.
 
-For every target field the learner lists the rules that reproduce it on *all* examples, simplest
-first (:data:`~engine.translation.rules.COMPLEXITY`): copy, constant, linear scale/offset, bit
-extraction, numbers decoded from a bytes field (dtype × ABCD/DCBA/BADC/CDAB × offset ×
-scale/offset), string templates such as ``plant/{unit_id}/hr/{address}``, and value maps. The
-simplest survivor is kept; if others also fit, the field is reported as ambiguous.
+For every target field the learner lists the rules that reproduce it on *all* examples: copy,
+constant, linear scale/offset, bit extraction, numbers decoded from a bytes field (dtype ×
+ABCD/DCBA/BADC/CDAB × offset × scale/offset), string templates such as
+``plant/{unit_id}/hr/{address}``, and — only when none of those predicts every held-out example —
+value maps. Fitting all examples does not tell a rule that generalises from one that memorises
+them, so each candidate is also scored on examples held out from fitting
+(:mod:`engine.translation.holdout`). The kept rule has the best held-out score, then the simplest
+kind (:data:`~engine.translation.rules.COMPLEXITY`), then — for value maps — the fewest entries.
+A value map that predicts no held-out example (each of its keys occurs once) is no evidence and
+is never kept. Candidates scoring as well as the kept one are reported as ambiguous.
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.errors import TranslationError
 from engine.translation.codecs import codec_for
 from engine.translation.evaluate import _text, apply_rule
 from engine.translation.fields import framing_fields
 from engine.translation.generator import name_score, propose_rules
+from engine.translation.holdout import Holdout, Pair, fits, holdout_score
+from engine.translation.linefit import line_params
 from engine.translation.rules import (
     COMPLEXITY,
     BitRule,
@@ -35,20 +41,44 @@ from engine.translation.scalars import DTYPES, LAYOUTS, permutation, read_scalar
 from engine.translation.spec import FieldType, ProtocolSpecification
 from engine.translation.validation import as_pair, values_equal
 
-#: Scales tried when fewer than two distinct inputs pin one down, and snapped to when close.
-NICE_SCALES = (1.0, 0.1, 0.01, 0.001, 10.0, 100.0, 1000.0, 0.5, 2.0, 0.25, 4.0, 0.2, 5.0)
 _DTYPE_ORDER = ("u16", "i16", "u32", "i32", "f32", "u8", "i8", "u64", "i64", "f64")
 _MAX_TEMPLATES = 4096
 _TOKEN = re.compile(r"[0-9]+|[A-Za-z]+|[^0-9A-Za-z]+")
+_SHOWN = 3  # alternatives named per ambiguity line
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A rule that reproduces every example, with its score on held-out examples."""
+
+    rule: Any
+    holdout: Holdout
+
+    @property
+    def no_evidence(self) -> bool:
+        """A value map whose refits predicted none of the examples held out from them."""
+        return isinstance(self.rule, MapRule) and self.holdout.total > 0 and not self.holdout.passed
 
 
 @dataclass
 class LearnResult:
-    """Rules chosen per target field and the fields where more than one rule fitted."""
+    """What was learned per target field, and what the examples left open.
+
+    Attributes:
+        rules: The kept rule per target field (the generator's proposal where none was found).
+        ambiguities: One line per field where other rules fitted and scored as well held out.
+        unresolved: Fields no usable rule was found for.
+        alternatives: Per ambiguous field, the rules that did as well as the kept one.
+        holdout: Per learned field, the kept rule's held-out score.
+        rejected: Rules that fitted every example but were refused for lack of evidence.
+    """
 
     rules: list[Any]
     ambiguities: list[str] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)
+    alternatives: dict[str, list[Any]] = field(default_factory=dict)
+    holdout: dict[str, Holdout] = field(default_factory=dict)
+    rejected: list[str] = field(default_factory=list)
 
 
 def normalise(
@@ -94,14 +124,16 @@ def learn(
     words = {
         (r.source, r.offset)
         for found in found_by_name.values()
-        if found and isinstance(found[0], DecodeRule) and found[0].bit is None
-        for r in found[:1]
+        for r in [c.rule for c in found[:1]]
+        if isinstance(r, DecodeRule) and r.bit is None
     }
     for found in found_by_name.values():
+        # Stable: within one held-out score the order of candidates() stands.
         found.sort(
-            key=lambda r: (
-                r.kind not in ("copy", "constant"),
-                not (isinstance(r, DecodeRule) and (r.source, r.offset) in words),
+            key=lambda c: (
+                -c.holdout.rate,
+                c.rule.kind not in ("copy", "constant"),
+                not (isinstance(c.rule, DecodeRule) and (c.rule.source, c.rule.offset) in words),
             )
         )
     for name in targets:
@@ -109,20 +141,35 @@ def learn(
             if name in fallback and targets[name].required:
                 result.rules.append(fallback[name])
             continue
-        found = found_by_name[name]
+        found = [c for c in found_by_name[name] if not c.no_evidence]
+        result.rejected += [
+            f"{name}: {describe(c.rule)} fitted, but predicted no example held out from it "
+            f"({c.holdout}): its keys do not repeat"
+            for c in found_by_name[name]
+            if c.no_evidence
+        ]
         if not found:
             result.unresolved.append(name)
             if name in fallback:
                 result.rules.append(fallback[name])
             continue
-        result.rules.append(found[0])
-        if len(found) > 1:
-            others = ", ".join(describe(r) for r in found[1:4])
-            more = f" (+{len(found) - 4} more)" if len(found) > 4 else ""
-            result.ambiguities.append(
-                f"{name}: kept {describe(found[0])}; also fit: {others}{more}"
-            )
+        kept = found[0]
+        result.rules.append(kept.rule)
+        result.holdout[name] = kept.holdout
+        ties = [c.rule for c in found[1:] if c.holdout == kept.holdout]
+        if ties:
+            result.alternatives[name] = ties
+            result.ambiguities.append(_ambiguity(name, kept, ties, len(found) - 1 - len(ties)))
     return result
+
+
+def _ambiguity(name: str, kept: Scored, ties: list[Any], weaker: int) -> str:
+    others = ", ".join(describe(r) for r in ties[:_SHOWN])
+    more = f" (+{len(ties) - _SHOWN} more)" if len(ties) > _SHOWN else ""
+    line = f"{name}: kept {describe(kept.rule)} ({kept.holdout}); also fit: {others}{more}"
+    if weaker:
+        line += f"; {weaker} other fitting rule(s) predicted fewer held-out examples"
+    return line
 
 
 def describe(rule: Any) -> str:
@@ -131,43 +178,41 @@ def describe(rule: Any) -> str:
     return f"{rule.kind}({', '.join(f'{k}={v}' for k, v in data.items())})"
 
 
-def candidates(target: str, ttype: FieldType, pairs: list[tuple[dict[str, Any], Any]]) -> list[Any]:
-    """Every rule (from the search space) that maps each source to its target value."""
-    found: list[Any] = []
+def candidates(target: str, ttype: FieldType, pairs: list[Pair]) -> list[Scored]:
+    """Every rule (from the search space) that maps each source to its target value, best first.
+
+    Best: the highest held-out score, then the simplest kind (copy and constant first), then for
+    value maps the fewest entries, then generation order (strong copies, constant, weak copies …).
+    Value maps are tried only when no other rule predicts every held-out example; maps without
+    evidence (:attr:`Scored.no_evidence`) are listed too, last, for the caller to refuse.
+    """
+    found: list[Scored] = []
     seen: set[str] = set()
     for rule in _generate(target, ttype, pairs):
         key = rule.model_dump_json()
-        if key in seen or not _fits(rule, pairs):
+        if key in seen or not fits(rule, pairs):
             continue
         seen.add(key)
-        found.append(rule)
-    if not found:
-        found = [r for r in _maps(target, _common_names(pairs, target), pairs) if _fits(r, pairs)]
-    # Stable sort: generation order (strong copies, constant, weak copies …) breaks ties.
+        found.append(Scored(rule, holdout_score(rule, pairs)))
+    perfect = any(c.holdout.total and c.holdout.passed == c.holdout.total for c in found)
+    if not found or (len(pairs) > 1 and not perfect):
+        found += [
+            Scored(r, holdout_score(r, pairs))
+            for r in _maps(target, _common_names(pairs, target), pairs)
+            if fits(r, pairs)
+        ]
     rank = {"copy": 0, "constant": 0}
-    found.sort(key=lambda r: rank.get(r.kind, COMPLEXITY[r.kind]))
+    found.sort(
+        key=lambda c: (
+            -c.holdout.rate,
+            rank.get(c.rule.kind, COMPLEXITY[c.rule.kind]),
+            len(c.rule.mapping) if isinstance(c.rule, MapRule) else 0,
+        )
+    )
     return found
 
 
-def _fits(rule: Any, pairs: list[tuple[dict[str, Any], Any]]) -> bool:
-    for src, want in pairs:
-        try:
-            got = apply_rule(rule, src)
-        except TranslationError:
-            return False
-        if type(got) is bool or type(want) is bool:
-            if type(got) is not type(want):
-                return False
-        elif isinstance(want, bytes | bytearray) != isinstance(got, bytes | bytearray):
-            return False
-        if not values_equal(got, want):
-            return False
-    return True
-
-
-def _generate(
-    target: str, ttype: FieldType, pairs: list[tuple[dict[str, Any], Any]]
-) -> Iterator[Any]:
+def _generate(target: str, ttype: FieldType, pairs: list[Pair]) -> Iterator[Any]:
     wants = [w for _, w in pairs]
     names = _common_names(pairs, target)
     # A copy from a column that never changes is a coincidence unless the names agree, so
@@ -200,7 +245,7 @@ def _generate(
         yield from _templates(target, names, pairs)
 
 
-def _maps(target: str, names: list[str], pairs: list[tuple[dict[str, Any], Any]]) -> Iterator[Any]:
+def _maps(target: str, names: list[str], pairs: list[Pair]) -> Iterator[Any]:
     """Value maps: the last resort, since a map fits any consistent example set."""
     wants = [w for _, w in pairs]
     for name in names:
@@ -219,7 +264,7 @@ def _maps(target: str, names: list[str], pairs: list[tuple[dict[str, Any], Any]]
                 yield MapRule(target=target, source=name, mapping=pairs_list)
 
 
-def _common_names(pairs: list[tuple[dict[str, Any], Any]], target: str) -> list[str]:
+def _common_names(pairs: list[Pair], target: str) -> list[str]:
     """Source fields present in every example, most similar to ``target`` first."""
     names = sorted(pairs[0][0], key=lambda n: (-name_score(n, target), n))
     return [n for n in names if all(n in s and s[n] is not None for s, _ in pairs)]
@@ -233,35 +278,10 @@ def _is_key(value: Any) -> bool:
     return isinstance(value, int | str | bool) and not isinstance(value, float)
 
 
-def _snap(value: float) -> float:
-    for nice in NICE_SCALES:
-        for signed in (nice, -nice):
-            if math.isclose(value, signed, rel_tol=1e-6):
-                return signed
-    return float(f"{value:.12g}")
-
-
-def _snap_offset(value: float) -> float:
-    rounded = round(value, 6)
-    return rounded if math.isclose(value, rounded, rel_tol=1e-9, abs_tol=1e-9) else value
-
-
-def _linear_params(xs: list[float], ys: list[float]) -> Iterator[tuple[float, float]]:
-    distinct = {x: y for x, y in zip(xs, ys, strict=True)}
-    if len(distinct) >= 2:
-        (x0, y0), (x1, y1) = list(distinct.items())[:2]
-        scale = _snap((y1 - y0) / (x1 - x0))
-        yield scale, _snap_offset(y0 - scale * x0)
-    else:
-        # One input value: only scale-without-offset hypotheses are checkable.
-        for nice in NICE_SCALES:
-            yield nice, 0.0
-
-
 def _linear(
     target: str, name: str, column: list[Any], wants: list[Any], integer: bool
 ) -> Iterator[Any]:
-    for scale, offset in _linear_params(column, wants):
+    for scale, offset in line_params(column, wants):
         if scale == 1.0 and offset == 0.0:
             continue  # that is a copy
         if scale != 0.0 and math.isfinite(scale) and math.isfinite(offset):
@@ -308,7 +328,7 @@ def _decodes(
                     continue
                 if integer and dtype.startswith("f"):
                     continue
-                for scale, value_offset in _linear_params(raws, wants):
+                for scale, value_offset in line_params(raws, wants):
                     if (scale == 1.0 and value_offset == 0.0) or scale == 0.0:
                         continue
                     rule = DecodeRule(**base, scale=scale, value_offset=value_offset)
@@ -319,9 +339,7 @@ def _decodes(
                         yield rule
 
 
-def _templates(
-    target: str, names: list[str], pairs: list[tuple[dict[str, Any], Any]]
-) -> Iterator[Any]:
+def _templates(target: str, names: list[str], pairs: list[Pair]) -> Iterator[Any]:
     src0, want0 = pairs[0]
     tokens = _TOKEN.findall(want0)
     choices: list[list[str | None]] = []
