@@ -1,8 +1,9 @@
 """Protocol translation: specifications, codecs, rule sets, rule learning, compilation, storage.
 
-Layers, low to high: ``spec`` → ``scalars`` → ``layout``/``modbus``/``mqtt`` → ``codecs`` →
-``fields`` → ``rules`` → ``evaluate`` → ``validation`` → ``generator`` → ``learner`` →
-``compiler`` → ``store``. The user-facing facade is :mod:`engine.llm.translation_studio`.
+Layers, low to high: ``spec`` → ``tags`` → ``scalars`` → ``layout``/``modbus``/``mqtt`` →
+``codecs`` → ``fields`` → ``rules`` → ``tag_decode``/``tag_publish`` → ``evaluate`` →
+``validation`` → ``generator`` → ``learner``/``tag_learner`` → ``compiler`` → ``store``.
+The user-facing facade is :mod:`engine.llm.translation_studio`.
 """
 
 # The package exports its modules; import the one you need (none is loaded by this file).
@@ -22,5 +23,9 @@ __all__ = [
     "scalars",
     "spec",
     "store",
+    "tag_decode",
+    "tag_learner",
+    "tag_publish",
+    "tags",
     "validation",
 ]

@@ -12,10 +12,13 @@ from collections import Counter
 import orjson
 import pytest
 
+from engine.translation.mqtt import MqttPublishCodec
 from engine.translation.tag_decode import decode_block
+from engine.translation.tag_publish import MQTT_RAW
 from engine.translation.tags import TagOutput
 from streams.edge.default_rules import modbus_to_mqtt_tag_rules
 from streams.edge.modbus_ingest import ModbusIngest, parse_poll
+from streams.edge.mqtt_sink import UndeliverableError, decode_publish
 from streams.edge.mqtt_subscriber import MqttSubscriber
 from streams.edge.raw_publisher import RawPublisher
 from streams.edge.settings import IngestSettings
@@ -126,3 +129,17 @@ async def test_one_topic_per_tag_when_configured(edge: EdgeRig) -> None:
         assert isinstance(doc, dict)
         name = topic.rsplit("/", 1)[1]
         assert doc["tag"] == name and doc["value"] == values[name]
+
+
+def test_a_record_of_several_packets_is_several_messages_or_none() -> None:
+    codec = MqttPublishCodec(MQTT_RAW)
+    packets = [codec.build({"topic": f"cronos/1/b/t{i}", "payload": b"{}"}) for i in range(3)]
+    messages = decode_publish(b"".join(packets), max_payload_bytes=64)
+    assert [m.topic for m in messages] == ["cronos/1/b/t0", "cronos/1/b/t1", "cronos/1/b/t2"]
+    with pytest.raises(UndeliverableError) as cut:
+        decode_publish(b"".join(packets)[:-1], max_payload_bytes=64)
+    assert cut.value.reason == "malformed_publish"
+    big = codec.build({"topic": "cronos/1/b/big", "payload": b"x" * 100})
+    with pytest.raises(UndeliverableError) as large:
+        decode_publish(packets[0] + big, max_payload_bytes=64)  # the whole record, not half
+    assert large.value.reason == "payload_too_large"
