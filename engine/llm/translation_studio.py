@@ -35,6 +35,7 @@ from engine.translation.spec import (
     ProtocolSpecification,
     ProtocolType,
 )
+from engine.translation.tags import BlockContext
 from engine.translation.validation import percentile, score
 
 __all__ = [
@@ -246,8 +247,18 @@ class ProtocolTranslationStudio:
         """
         return self.translate_sync(source_protocol, target_protocol, message)
 
-    def translate_sync(self, source_protocol: str, target_protocol: str, message: bytes) -> bytes:
-        """Synchronous form of :meth:`translate_protocol` (for stream processors)."""
+    def translate_sync(
+        self,
+        source_protocol: str,
+        target_protocol: str,
+        message: bytes,
+        context: BlockContext | None = None,
+    ) -> bytes:
+        """Synchronous form of :meth:`translate_protocol` (for stream processors).
+
+        ``context`` is the request a Modbus response answers, which tag-mapped rule sets need
+        (:class:`~engine.translation.tags.BlockContext`); raw rule sets ignore it.
+        """
         pair = (source_protocol, target_protocol)
         active = self._active.get(pair)
         if active is None:
@@ -259,7 +270,7 @@ class ProtocolTranslationStudio:
         stats = self._stats.setdefault(pair, _PairStats())
         start = time.perf_counter()
         try:
-            out = active.compiled.translate(bytes(message))
+            out = active.compiled.translate(bytes(message), context)
         except TranslationError as exc:
             self._record(stats, start, message, ok=False)
             stats.errors[exc.reason] = stats.errors.get(exc.reason, 0) + 1

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -38,10 +37,17 @@ from engine.translation.rules import (
 )
 from engine.translation.scalars import DTYPES, permutation
 from engine.translation.spec import FieldType, Framing
+from engine.translation.tags import BlockContext
 
 _MBAP_FC_BC = struct.Struct(">HHHBBB")  # tid, protocol id, length, unit, function code, bytes
 _F32_MAX = 3.4028234663852886e38
 _MISS = object()
+
+
+class TranslateFn(Protocol):
+    """``translate(frame, context=None)``, as :meth:`Translator.translate`."""
+
+    def __call__(self, frame: bytes, context: BlockContext | None = None) -> bytes: ...
 
 
 @dataclass
@@ -49,7 +55,7 @@ class CompiledTranslation:
     """A rule set compiled for speed; ``translate`` behaves exactly like the interpreter."""
 
     rules: TranslationRules
-    translate: Callable[[bytes], bytes]
+    translate: TranslateFn
     optimizations: list[str] = field(default_factory=list)
     source_code: str = ""
 
@@ -70,6 +76,8 @@ def simplify(rules: TranslationRules) -> tuple[TranslationRules, int]:
 def compile_rules(rules: TranslationRules) -> CompiledTranslation:
     """Compile ``rules``; falls back to the interpreter where no fast path applies."""
     translator = Translator(rules)
+    if rules.tag_map is not None:
+        return CompiledTranslation(rules, translator.translate, ["interpreted (tag map)"])
     rules, dropped = simplify(rules)
     builder = _Builder(rules, translator)
     try:
@@ -91,7 +99,7 @@ def verify(compiled: CompiledTranslation, frames: list[bytes]) -> list[int]:
     return differ
 
 
-def _outcome(fn: Callable[[bytes], bytes], frame: bytes) -> Any:
+def _outcome(fn: TranslateFn, frame: bytes) -> Any:
     try:
         return fn(frame)
     except TranslationError as exc:
@@ -135,7 +143,7 @@ class _Builder:
         self.consts.append(value)
         return f"K[{len(self.consts) - 1}]"
 
-    def build(self) -> tuple[Callable[[bytes], bytes], list[str]]:
+    def build(self) -> tuple[TranslateFn, list[str]]:
         src, dst = self.rules.source_spec, self.rules.target_spec
         if src.framing is not Framing.MODBUS_TCP or src.direction != "response":
             raise _NoFastPath
@@ -144,7 +152,8 @@ class _Builder:
         typed = {f.name: f for f in src.fields if f.offset is not None}
         need_len = max([(f.offset or 0) + DTYPES[_dtype(f)][1] for f in typed.values()] + [0])
         emit = self.lines.append
-        emit("def fast(frame):")
+        # ``context`` only matters to tag maps, which never take this path.
+        emit("def fast(frame, context=None):")
         emit("    n = len(frame)")
         emit("    if n < 9: return slow(frame)")
         emit("    tid, pid, length, unit, fc, bc = _HDR(frame, 0)")

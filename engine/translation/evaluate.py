@@ -27,7 +27,9 @@ from engine.translation.rules import (
     TranslationRules,
     rule_sources,
 )
-from engine.translation.scalars import read_scalar
+from engine.translation.scalars import read_scalar, scaled
+from engine.translation.tag_publish import check_tag_rules, tag_packets
+from engine.translation.tags import BlockContext
 
 
 def apply_rule(rule: Any, source: Mapping[str, Any]) -> Any:
@@ -101,13 +103,6 @@ def linear(value: Any, scale: float, offset: float, integer: bool) -> Any:
     return out
 
 
-def scaled(raw: int | float, scale: float, offset: float) -> int | float:
-    """Apply a decode scale; identity keeps integers as integers."""
-    if scale == 1.0 and offset == 0.0:
-        return raw
-    return raw * scale + offset
-
-
 def _text(value: Any) -> str:
     if isinstance(value, bytes | bytearray):
         return bytes(value).hex()
@@ -118,9 +113,14 @@ def check_rule_set(rules: TranslationRules) -> None:
     """Static checks: every rule reads known source fields and writes a known target field once,
     and every required target field has a rule.
 
+    A tag-mapped set is checked by :func:`~engine.translation.tag_publish.check_tag_rules`.
+
     Raises:
         RulesValidationError: With the first problem found.
     """
+    if rules.tag_map is not None:
+        check_tag_rules(rules)
+        return
     sources = framing_fields(rules.source_spec)
     targets = framing_fields(rules.target_spec)
     seen: set[str] = set()
@@ -153,13 +153,20 @@ class Translator:
         """Run every rule on parsed source values and return the target values."""
         return {rule.target: apply_rule(rule, source) for rule in self.rules.rules}
 
-    def translate(self, frame: bytes) -> bytes:
+    def translate(self, frame: bytes, context: BlockContext | None = None) -> bytes:
         """Translate one source frame into one target frame.
+
+        Args:
+            frame: The source frame.
+            context: The request a Modbus response answers; read by tag maps only (raw rule
+                sets ignore it).
 
         Raises:
             TranslationError: ``FrameParseError``, ``RuleRuntimeError`` or ``FieldValueError``.
         """
         source = self.source_codec.parse(frame)
+        if self.rules.tag_map is not None:
+            return tag_packets(self.rules, source, context, self.translate_values(source))
         return self.target_codec.build(self.translate_values(source))
 
 

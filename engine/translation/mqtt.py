@@ -51,6 +51,44 @@ def encode_remaining_length(length: int) -> bytes:
     return out
 
 
+def split_packets(data: bytes) -> list[bytes]:
+    """Cut a byte stream of MQTT packets (a tag-mapped translation) into single packets.
+
+    Each packet is a fixed-header byte, its remaining length (1..4 varint bytes) and that many
+    bytes; whether each one is a canonical PUBLISH is left to :meth:`MqttPublishCodec.parse`.
+
+    Raises:
+        FrameParseError: Empty input, a bad remaining length, or a packet cut short.
+    """
+    out: list[bytes] = []
+    pos, size = 0, len(data)
+    while pos < size or not out:
+        length = shift = 0
+        i = pos + 1
+        while True:
+            if i >= size or i - pos > 4:
+                raise FrameParseError(
+                    f"mqtt: bad or cut remaining length at byte {pos}",
+                    field="remaining_length",
+                    reason="malformed_frame",
+                )
+            byte = data[i]
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            i += 1
+            if not byte & 0x80:
+                break
+        if i + length > size:
+            raise FrameParseError(
+                f"mqtt: packet at byte {pos} is cut short",
+                field="payload",
+                reason="malformed_frame",
+            )
+        out.append(data[pos : i + length])
+        pos = i + length
+    return out
+
+
 class MqttPublishCodec:
     """Parse/build MQTT 3.1.1 PUBLISH packets (see module docstring)."""
 

@@ -5,6 +5,10 @@ A rule computes one target field from the parsed source values. Kinds, simplest 
 ``map`` (enum/value table), ``decode`` (a number read from a bytes field: dtype × ABCD layout ×
 scale/offset, optionally one bit of it) and ``template`` (a string such as
 ``plant/{unit_id}/hr/{address}``). Running rules lives in :mod:`engine.translation.evaluate`.
+
+A rule set may instead carry a ``tag_map`` (:mod:`engine.translation.tags`): Modbus register
+blocks become MQTT messages of named, typed, scaled values; its rules then only set the packets'
+flags (:mod:`engine.translation.tag_publish`). Without one (raw mode) nothing changes.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSeriali
 
 from engine.translation.scalars import DTYPES
 from engine.translation.spec import ProtocolSpecification
+from engine.translation.tags import TagMap
 
 SEMVER = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
@@ -188,8 +193,10 @@ class TranslationRules(BaseModel):
         accuracy: Share of ``test_cases`` translated exactly (0..1).
         test_cases: Examples the accuracy was measured on.
         ambiguities: Fields for which several rules fitted the examples, with the alternatives.
-        generator: What produced the set (``deterministic``, ``learned``, ``llm``, ``optimized``).
+        generator: What produced the set (``deterministic``, ``learned``, ``llm``, ``optimized``,
+            ``tag_map``).
         created_at: ISO-8601 UTC time of creation.
+        tag_map: Named values to publish instead of the payload rules (``None``: raw mode).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -205,6 +212,7 @@ class TranslationRules(BaseModel):
     ambiguities: list[str] = Field(default_factory=list)
     generator: str = "deterministic"
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
+    tag_map: TagMap | None = None
 
     @field_validator("version")
     @classmethod

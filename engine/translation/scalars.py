@@ -96,6 +96,13 @@ def read_scalar(data: bytes, offset: int, dtype: str, layout: str) -> int | floa
     return value
 
 
+def scaled(raw: int | float, scale: float, offset: float) -> int | float:
+    """Apply a decode scale; identity keeps integers as integers."""
+    if scale == 1.0 and offset == 0.0:
+        return raw
+    return raw * scale + offset
+
+
 def field_dtype(field: ProtocolField) -> str:
     """The dtype of a numeric field (INTEGER/ENUM/BOOLEAN/FLOAT)."""
     if field.field_type is FieldType.FLOAT:

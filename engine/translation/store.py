@@ -73,10 +73,14 @@ def save(
         rules.source_protocol, rules.target_protocol, version, rules.accuracy, now
     )
     path = Path(rules_dir) / name
+    body = rules.model_dump(mode="json")
+    if body.get("tag_map") is None:
+        # Raw-mode files stay exactly as before tag maps, so older readers still load them.
+        body.pop("tag_map", None)
     envelope = {
         "schema_version": SCHEMA_VERSION,
         "saved_at": now.isoformat(),
-        "rules": rules.model_dump(mode="json"),
+        "rules": body,
         "lineage": lineage if lineage is not None else rules_lineage(rules),
     }
     payload = orjson.dumps(envelope, option=orjson.OPT_INDENT_2)

@@ -2,8 +2,10 @@
 
 Register reads (function codes 1–4) become one MQTT message per response: the topic names the
 unit and the function code, the payload is the register block as the device sent it (big-endian
-16-bit registers, or the packed coil bytes). A reader that knows the register map decodes it;
-richer rule sets (typed JSON fields) are made with the Translation Studio.
+16-bit registers, or the packed coil bytes). A reader that knows the register map decodes it.
+
+With a register map, :func:`modbus_to_mqtt_tag_rules` publishes named, typed, scaled values
+instead (a tag map, :mod:`engine.translation.tags`): JSON per block or one topic per tag.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from engine.translation.spec import (
     ProtocolSpecification,
     ProtocolType,
 )
+from engine.translation.tag_publish import tag_rule_set
+from engine.translation.tags import TagMap
 
 DEFAULT_TOPIC = "cronos/{unit_id}/fc{function_code}"
 RULES_VERSION = "1.0.0"
@@ -62,6 +66,14 @@ def modbus_to_mqtt_rules(
         ],
         accuracy=1.0,
     )
+
+
+def modbus_to_mqtt_tag_rules(tag_map: TagMap, version: str = RULES_VERSION) -> TranslationRules:
+    """Rules that publish the tags of ``tag_map`` (see :mod:`engine.translation.tag_publish`).
+
+    The worker reads the request each response answers from the ingest's ``modbus-*`` headers.
+    """
+    return tag_rule_set(tag_map, version)
 
 
 def save_worker_rules(artifact_root: Path, rules: TranslationRules | None = None) -> Path:

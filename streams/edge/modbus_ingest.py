@@ -4,7 +4,9 @@ pymodbus's async client does the talking; its ``trace_packet`` hook hands us the
 the wire, so the frames in ``cronos.frames.raw`` are what the device sent, not a re-encoding.
 Received bytes are re-assembled into whole ADUs with the MBAP length (TCP may split or join
 them). Responses to register reads carry a ``target`` header so the worker translates them;
-requests and exception responses do not.
+requests and exception responses do not. A response also carries the request it answers
+(``modbus-function``, ``modbus-address``, ``modbus-count``; matched by transaction id), because
+its own bytes do not say which register it starts at.
 
 A lost or refused connection is retried with exponential backoff for as long as the ingest
 runs; every failure is logged and counted (``cronos_modbus_device_errors_total{kind}``,
@@ -131,6 +133,8 @@ class ModbusIngest:
         self.connected = False
         self._rx = bytearray()
         self._captured: list[tuple[str, bytes, int]] = []
+        #: transaction id → (function code, start address, count) of reads not yet answered.
+        self._requests: dict[bytes, tuple[int, int, int]] = {}
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Poll until ``stop`` is set (or the task is cancelled); reconnect on every failure."""
@@ -242,8 +246,27 @@ class ModbusIngest:
                 frame_id=self.publisher.next_frame_id(self.source),
                 target=self.settings.target if translate else None,
                 captured_ns=ts,
+                request=self._answered(direction, adu),
             )
             await self.publisher.publish(key, adu, headers)
+
+    def _answered(self, direction: str, adu: bytes) -> tuple[int, int, int] | None:
+        """Remember a read request; for a response, the request it answers (by transaction id).
+
+        Requests are captured before their responses, and both are flushed in capture order.
+        """
+        tid = adu[:2]
+        if direction == "request":
+            if len(adu) >= 12 and adu[7] in (3, 4):
+                if len(self._requests) > 256:  # answers that never came (timeouts)
+                    self._requests.clear()
+                fc = adu[7]
+                self._requests[tid] = (fc, int.from_bytes(adu[8:10]), int.from_bytes(adu[10:12]))
+            return None
+        request = self._requests.pop(tid, None)
+        if request is None or len(adu) < 8 or adu[7] != request[0]:
+            return None  # unmatched, or an exception response (FC | 0x80)
+        return request
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:

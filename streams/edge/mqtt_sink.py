@@ -1,13 +1,15 @@
 """The MQTT sink: translated frames from Kafka to an MQTT broker, at least once.
 
-Each record of the translated topic (``cronos.frames.mqtt``) holds one MQTT PUBLISH packet built
-by the translation rules; its topic and payload are published to the broker at QoS ≥ 1.
+Each record of the translated topic (``cronos.frames.mqtt``) holds the MQTT PUBLISH packets built
+by the translation rules (one, or several back to back: a tag map publishing one topic per tag);
+each packet's topic and payload are published to the broker at QoS ≥ 1.
 
 Delivery contract (at-least-once, as docs/architecture.md asks of every stage):
 
 * offsets are committed by hand (``enable_auto_commit=False``), once per fetched batch, and only
-  after every record of the batch was either acknowledged by the broker (PUBACK for QoS 1,
-  PUBCOMP for QoS 2) or written to the dead-letter topic and acknowledged by Kafka;
+  after every message of every record of the batch was either acknowledged by the broker
+  (PUBACK for QoS 1, PUBCOMP for QoS 2) or written to the dead-letter topic and acknowledged by
+  Kafka;
 * a publish that fails because the connection dropped is republished on the next connection,
   however long the broker stays away (a stalled partition beats a skipped message);
 * a message the broker does not acknowledge on a live connection ``max_attempts`` times, or one
@@ -31,7 +33,7 @@ from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
 
 from engine.errors import EngineError
-from engine.translation.mqtt import MqttPublishCodec
+from engine.translation.mqtt import MqttPublishCodec, split_packets
 from engine.translation.spec import Framing, ProtocolSpecification, ProtocolType
 from streams.edge.edge_metrics import MQTT_PUBLISHES, SINK_DEAD_LETTERS
 from streams.edge.mqtt_client import MqttLink, PublishError
@@ -76,20 +78,25 @@ class Message:
     retain: bool
 
 
-def decode_publish(value: bytes | None, max_payload_bytes: int) -> Message:
-    """Topic, payload and retain flag of one translated record.
+def decode_publish(value: bytes | None, max_payload_bytes: int) -> list[Message]:
+    """Topic, payload and retain flag of each PUBLISH packet of one translated record.
 
     Raises:
-        UndeliverableError: Not a canonical MQTT PUBLISH packet, or the payload is too large.
+        UndeliverableError: Not canonical MQTT PUBLISH packets, or a payload is too large (the
+            whole record is refused: none of its messages is published).
     """
     try:
-        values = _CODEC.parse(value or b"")
+        packets = [_CODEC.parse(packet) for packet in split_packets(value or b"")]
     except EngineError as exc:
         raise UndeliverableError("malformed_publish", str(exc)) from exc
-    payload: bytes = values["payload"]
-    if len(payload) > max_payload_bytes:
-        raise UndeliverableError("payload_too_large", f"{len(payload)} bytes > {max_payload_bytes}")
-    return Message(values["topic"], payload, bool(values["retain"]))
+    out = []
+    for values in packets:
+        payload: bytes = values["payload"]
+        if len(payload) > max_payload_bytes:
+            detail = f"{len(payload)} bytes > {max_payload_bytes}"
+            raise UndeliverableError("payload_too_large", detail)
+        out.append(Message(values["topic"], payload, bool(values["retain"])))
+    return out
 
 
 def dead_letter_headers(headers: Headers, reason: str, detail: str) -> Headers:
@@ -162,13 +169,18 @@ class MqttSink:
             log.warning("commit refused after a rebalance: %s", exc)
 
     async def _deliver(self, records: Sequence[Record], producer: AIOKafkaProducer) -> None:
+        # One entry per message; a record of several packets has several (all must be acked).
         pending: dict[int, tuple[Record, Message]] = {}
         dead: list[tuple[Record, str, str]] = []
-        for i, rec in enumerate(records):
+        dead_records: set[int] = set()
+        for rec in records:
             try:
-                pending[i] = (rec, decode_publish(rec.value, self.settings.max_payload_bytes))
+                messages = decode_publish(rec.value, self.settings.max_payload_bytes)
             except UndeliverableError as exc:
                 dead.append((rec, exc.reason, exc.detail))
+                continue
+            for msg in messages:
+                pending[len(pending)] = (rec, msg)
         attempts = dict.fromkeys(pending, 0)
         delay = self.settings.backoff_s
         while pending:
@@ -195,8 +207,10 @@ class MqttSink:
                 attempts[key] += 1
                 if attempts[key] >= self.settings.max_attempts:
                     rec, _ = pending.pop(key)
-                    detail = f"{attempts[key]} publishes unacknowledged; last: {outcome}"
-                    dead.append((rec, "publish_failed", detail))
+                    if id(rec) not in dead_records:  # a record is dead-lettered once, whole
+                        dead_records.add(id(rec))
+                        detail = f"{attempts[key]} publishes unacknowledged; last: {outcome}"
+                        dead.append((rec, "publish_failed", detail))
             if lost:
                 log.warning("mqtt: %d messages to republish after a lost connection", len(pending))
                 await self.link.reset()

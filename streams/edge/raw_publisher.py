@@ -2,7 +2,9 @@
 
 Headers (docs/architecture.md): ``protocol``, ``source``, ``frame-id``, ``direction`` (request or
 response), ``target`` when the frame should be translated, and ``captured-at`` (Unix time in
-nanoseconds when the bytes were read, for end-to-end latency). The record key is the source id,
+nanoseconds when the bytes were read, for end-to-end latency). A Modbus read response also
+carries the request it answers: ``modbus-function``, ``modbus-address`` (start register) and
+``modbus-count``, which tag maps need to name its registers. The record key is the source id,
 so the frames of one device stay in order on one partition.
 """
 
@@ -18,7 +20,13 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from streams.edge.edge_metrics import FRAMES_INGESTED
-from streams.worker.results import Headers
+from streams.worker.results import (
+    H_CAPTURED_AT,
+    H_MODBUS_ADDRESS,
+    H_MODBUS_COUNT,
+    H_MODBUS_FUNCTION,
+    Headers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +39,33 @@ def frame_headers(
     frame_id: str,
     target: str | None = None,
     captured_ns: int | None = None,
+    request: tuple[int, int, int] | None = None,
 ) -> Headers:
-    """The header list of one raw frame."""
+    """The header list of one raw frame.
+
+    Args:
+        protocol: ``protocol`` header.
+        source: ``source`` header.
+        direction: ``request`` or ``response``.
+        frame_id: ``frame-id`` header.
+        target: ``target`` header (only frames to translate have one).
+        captured_ns: When the bytes were read (default: now).
+        request: ``(function code, start address, count)`` of the read a response answers.
+    """
     headers: Headers = [
         ("protocol", protocol.encode()),
         ("source", source.encode()),
         ("direction", direction.encode()),
         ("frame-id", frame_id.encode()),
-        ("captured-at", str(captured_ns or time.time_ns()).encode()),
+        (H_CAPTURED_AT, str(captured_ns or time.time_ns()).encode()),
     ]
     if target:
         headers.append(("target", target.encode()))
+    if request is not None:
+        fc, address, count = request
+        headers.append((H_MODBUS_FUNCTION, str(fc).encode()))
+        headers.append((H_MODBUS_ADDRESS, str(address).encode()))
+        headers.append((H_MODBUS_COUNT, str(count).encode()))
     return headers
 
 

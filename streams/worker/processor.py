@@ -197,7 +197,7 @@ class BatchProcessor:
             if not direction or direction == rules.rules.source_spec.direction:
                 t0 = time.perf_counter()
                 try:
-                    translation = translate(rules, item.data)
+                    translation = translate(rules, item.data, item.frame.headers)
                 except UntranslatableError as exc:
                     report.add_translation(pair, rules.version, None)
                     detail = f"{pair}: {exc.reason}: {exc.detail}"

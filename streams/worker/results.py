@@ -39,6 +39,12 @@ H_PROTOCOL: Final = "protocol"
 H_TARGET: Final = "target"
 H_FRAME_ID: Final = "frame-id"
 H_SOURCE: Final = "source"
+#: The read request a Modbus response answers (decimal text), stamped by the ingest: a response
+#: does not carry its start address, and tag maps need it.
+H_MODBUS_FUNCTION: Final = "modbus-function"
+H_MODBUS_ADDRESS: Final = "modbus-address"
+H_MODBUS_COUNT: Final = "modbus-count"
+H_CAPTURED_AT: Final = "captured-at"
 
 
 class ResultEncodeError(StreamsError, ValueError):

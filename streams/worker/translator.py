@@ -13,15 +13,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from engine.errors import EngineError, TranslationError
 from engine.llm.translation_studio import ProtocolTranslationStudio
 from engine.translation import store
 from engine.translation.codecs import codec_for
 from engine.translation.errors import RulesFileError
+from engine.translation.mqtt import split_packets
 from engine.translation.rules import TranslationRules, encode_value
+from engine.translation.tags import BlockContext
 from engine.translation.validation import score
 from streams.errors import StreamsError
-from streams.worker.results import Translation
+from streams.worker.results import (
+    H_CAPTURED_AT,
+    H_MODBUS_ADDRESS,
+    H_MODBUS_COUNT,
+    H_MODBUS_FUNCTION,
+    Headers,
+    Translation,
+)
 
 
 class UntranslatableError(StreamsError):
@@ -129,14 +140,51 @@ def rules_accuracy(loaded: LoadedRules, examples: list[dict[str, bytes]]) -> flo
     return float(score(loaded.rules, examples)["pass_rate"])
 
 
-def translate(loaded: LoadedRules, payload: bytes) -> Translation:
+def block_context(headers: Headers | None) -> BlockContext | None:
+    """The read request a Modbus response answers, from the ingest's headers (else ``None``).
+
+    Raises:
+        UntranslatableError: A ``modbus-*`` or ``captured-at`` header is not a decimal number.
+    """
+    found: dict[str, bytes] = {}
+    for key, value in headers or ():
+        found[key] = value  # Kafka allows repeats; the last one wins, as in Frame.header
+    if H_MODBUS_ADDRESS not in found or H_MODBUS_FUNCTION not in found:
+        return None
+    try:
+        numbers = {
+            k: int(found[k].decode("ascii"))
+            for k in (H_MODBUS_FUNCTION, H_MODBUS_ADDRESS, H_MODBUS_COUNT, H_CAPTURED_AT)
+            if k in found
+        }
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise UntranslatableError(
+            "bad_header", f"modbus-*/captured-at header is not a number: {exc}"
+        ) from exc
+    return BlockContext(
+        function_code=numbers[H_MODBUS_FUNCTION],
+        start_address=numbers[H_MODBUS_ADDRESS],
+        count=numbers.get(H_MODBUS_COUNT),
+        captured_ns=numbers.get(H_CAPTURED_AT),
+    )
+
+
+def translate(loaded: LoadedRules, payload: bytes, headers: Headers | None = None) -> Translation:
     """Translate one frame; the result names the rules version and the target field values.
+
+    Args:
+        loaded: The rule set.
+        payload: The frame.
+        headers: The frame's headers: tag maps read the request it answers from them
+            (:func:`block_context`); raw rule sets do not need them.
 
     Raises:
         UntranslatableError: The frame does not parse, a rule fails, or a value does not fit.
     """
+    # Raw rule sets never look at the headers, so their frames translate exactly as before.
+    context = block_context(headers) if loaded.rules.tag_map is not None else None
     try:
-        out = loaded.studio.translate_sync(loaded.source, loaded.target, payload)
+        out = loaded.studio.translate_sync(loaded.source, loaded.target, payload, context)
         fields = _target_fields(loaded, out)
     except TranslationError as exc:
         where = f" (field {exc.field})" if exc.field else ""
@@ -160,5 +208,14 @@ def warm_up(loaded: LoadedRules, frames: list[bytes]) -> int:
 
 def _target_fields(loaded: LoadedRules, out: bytes) -> dict[str, Any]:
     # Re-parse the output so the result shows what a consumer of the target topic will read.
-    values = codec_for(loaded.rules.target_spec).parse(out)
+    codec = codec_for(loaded.rules.target_spec)
+    if loaded.rules.tag_map is not None:
+        # Named values: each message's topic and its JSON document, as a subscriber reads them.
+        messages = [codec.parse(packet) for packet in split_packets(out)]
+        return {
+            "messages": [
+                {"topic": m["topic"], "payload": orjson.loads(m["payload"])} for m in messages
+            ]
+        }
+    values = codec.parse(out)
     return {name: encode_value(value) for name, value in values.items()}

@@ -11,8 +11,11 @@ What it starts, all on loopback and all stopped again on exit:
 * a simulated Modbus/TCP device with changing registers, polled by the Modbus ingest;
 * the MQTT sink (commit after PUBACK) and an MQTT subscriber.
 
-It prints every result (detected fields, versions, translation) and every MQTT message as they
-arrive. The HMAC key of the session is random and only ever passed through the environment.
+The rules carry the simulated device's tag map (:func:`~workers.devstack.modbus_sim.sim_tag_map`),
+so each polled block reaches MQTT as JSON of named values on a topic of its own
+(``cronos/1/process``, ``cronos/1/inputs``). It prints every result (detected fields, versions,
+translation) and every MQTT message with its named values as they arrive. The HMAC key of the
+session is random and only ever passed through the environment.
 """
 
 from __future__ import annotations
@@ -39,21 +42,22 @@ from engine.detection.default_model import default_model_path
 from engine.detection.field_detector import FieldDetector
 from streams.control.artifact_root import ArtifactRoot
 from streams.control.command import new_command
-from streams.edge.default_rules import save_worker_rules
+from streams.edge.default_rules import modbus_to_mqtt_tag_rules, save_worker_rules
 from streams.edge.modbus_ingest import ModbusIngest, parse_poll
 from streams.edge.mqtt_client import MqttLink
 from streams.edge.mqtt_sink import MqttSink
 from streams.edge.raw_publisher import RawPublisher
 from streams.edge.settings import IngestSettings, MqttSettings, SinkSettings
 from streams.worker.settings import KafkaSettings
-from workers.devstack.modbus_sim import ModbusSimulator
+from workers.devstack.modbus_sim import ModbusSimulator, sim_tag_map
 from workers.devstack.mqtt_broker import MqttBroker, MqttBrokerConfig
 from workers.devstack.stack import DevStack, DevStackConfig
 from workers.errors import WorkersError
 
 console = Console()
 DETECTOR_VERSION = "1.0.0"
-RULES_VERSION = "1.0.0"
+#: 1.1.0: the tag-mapped rules (a state dir of an older run holds raw 1.0.0 rules).
+RULES_VERSION = "1.1.0"
 POLLS = ("hr:0-9@1s", "ir:0-3@2s")
 TRANSLATION_RULES = "translation_rules"
 MODBUS_PAIR = "modbus->mqtt"
@@ -68,6 +72,8 @@ class DemoCounts:
     translated: int = 0
     dead_letters: int = 0
     mqtt_messages: int = 0
+    #: The first MQTT messages as ``(topic, decoded JSON payload or None)``, for the summary.
+    mqtt_samples: list[tuple[str, object]] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
 
 
@@ -100,8 +106,8 @@ async def prepare_artifacts(root: Path) -> str:
         )
         await detector.save_model(target)
         origin = "no shipped model found: trained a small one on synthetic Modbus frames"
-    if not list((root / "translation_rules").glob("*modbus_to_mqtt*.json")):
-        save_worker_rules(root)
+    if not list((root / "translation_rules").glob(f"*modbus_to_mqtt_v{RULES_VERSION}_*.json")):
+        save_worker_rules(root, modbus_to_mqtt_tag_rules(sim_tag_map(), RULES_VERSION))
     return origin
 
 
@@ -226,8 +232,27 @@ async def print_results(kafka: KafkaSettings, counts: DemoCounts) -> None:
         await consumer.stop()
 
 
+def describe_mqtt(topic: str, payload: bytes) -> tuple[str, object]:
+    """One MQTT message as a line (named values where the payload is tag JSON) and its JSON."""
+    try:
+        doc: object = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("tags"), dict):
+        uom = doc["uom"] if isinstance(doc.get("uom"), dict) else {}
+        named = "  ".join(
+            f"{name}={value}{' ' + uom[name] if name in uom else ''}"
+            for name, value in doc["tags"].items()
+        )
+        return f"  [cyan]mqtt[/] {topic}  {named}", doc
+    if isinstance(doc, dict) and "tag" in doc and "value" in doc:
+        unit = f" {doc['uom']}" if doc.get("uom") else ""
+        return f"  [cyan]mqtt[/] {topic}  {doc['tag']}={doc['value']}{unit}", doc
+    return f"  [cyan]mqtt[/] {topic} ({len(payload)} bytes) {payload[:16].hex()}", None
+
+
 async def tail_mqtt(port: int, counts: DemoCounts) -> None:
-    """Print every MQTT message the sink delivered."""
+    """Print every MQTT message the sink delivered, with its named values."""
     import aiomqtt
 
     async with aiomqtt.Client("127.0.0.1", port=port) as client:
@@ -235,9 +260,10 @@ async def tail_mqtt(port: int, counts: DemoCounts) -> None:
         async for msg in client.messages:
             counts.mqtt_messages += 1
             payload = msg.payload if isinstance(msg.payload, bytes) else b""
-            console.print(
-                f"  [cyan]mqtt[/] {msg.topic} ({len(payload)} bytes) {payload[:16].hex()}"
-            )
+            line, doc = describe_mqtt(str(msg.topic), payload)
+            if len(counts.mqtt_samples) < 50:
+                counts.mqtt_samples.append((str(msg.topic), doc))
+            console.print(line, highlight=False)
 
 
 async def run_demo(state: Path, duration_s: float | None = None) -> DemoCounts:

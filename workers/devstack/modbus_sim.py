@@ -4,6 +4,9 @@ Each unit has holding and input registers 0..``size``-1. Register ``i`` of unit 
 ``u * 1000 + i`` (input registers: ``+ 500``) plus, when ``changing`` is on, the number of reads
 that unit has served so far: every poll sees new values, and the first register of a response
 tells which read it was (the benchmark matches device reads to MQTT messages with it).
+
+:func:`sim_tag_map` names those registers (a counter, a temperature, an energy meter, status
+bits …) so ``make run`` publishes named, typed, scaled values.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from dataclasses import dataclass, field
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from engine.translation.tags import Tag, TagBlock, TagMap, TagOutput
+
 log = logging.getLogger(__name__)
 
 #: ``on_read(unit, function_code, address, registers)``, called as the device answers a read.
@@ -27,6 +32,33 @@ def register_value(unit: int, function_code: int, address: int, reads: int = 0) 
     """The value register ``address`` of ``unit`` holds after ``reads`` reads of that unit."""
     base = unit * 1000 + (500 if function_code == 4 else 0)
     return (base + address + reads) & 0xFFFF
+
+
+def sim_tag_map(output: TagOutput | None = None) -> TagMap:
+    """The simulated device's register map: holding registers 0..8 and input registers 0..3.
+
+    Blocks polled from register 0 are named ``process`` (holding) and ``inputs`` (input).
+    """
+    status_bits = {"running": 0, "alarm": 1, "remote": 2}
+    return TagMap(
+        tags=[
+            Tag(name="counter", address=0),
+            Tag(name="temperature", address=1, type="i16", scale=0.01, unit="degC"),
+            Tag(name="energy", address=2, type="u32", unit="Wh"),
+            Tag(name="status", address=4, type="bits", bit_names=status_bits),
+            Tag(name="pump_on", address=5, type="bool", bit=0),
+            Tag(name="setpoint", address=6, type="u16", scale=0.1, unit="kPa"),
+            Tag(name="flow", address=7, type="i32", word_order="little", scale=0.001, unit="m3/h"),
+            Tag(name="pressure", function_code=4, address=0, scale=0.01, unit="bar"),
+            Tag(name="humidity", function_code=4, address=1, scale=0.01, unit="%"),
+            Tag(name="runtime", function_code=4, address=2, type="u32", unit="s"),
+        ],
+        blocks=[
+            TagBlock(name="process", start=0),
+            TagBlock(name="inputs", function_code=4, start=0),
+        ],
+        output=output or TagOutput(),
+    )
 
 
 @dataclass

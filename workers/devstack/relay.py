@@ -1,8 +1,9 @@
 """A stand-in for the worker where a run is about ingest and egress, not detection.
 
 :func:`translate_raw` translates the raw frames that carry a ``target: mqtt`` header with the
-default edge rules (engine code, the same the worker runs) and writes them to the translated
-topic. The edge tests and ``bench/edge_e2e.py`` use it to measure the adapters alone.
+default edge rules, or the rule set it is given (engine code, the same the worker runs, reading
+the same headers), and writes them to the translated topic. The edge tests and
+``bench/edge_e2e.py`` use it to measure the adapters alone.
 """
 
 from __future__ import annotations
@@ -12,13 +13,20 @@ import asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from engine.llm.translation_studio import ProtocolTranslationStudio
+from engine.translation.rules import TranslationRules
 from streams.edge.default_rules import modbus_to_mqtt_rules
+from streams.worker.translator import block_context
 
 
-async def translate_raw(bootstrap: str, raw_topic: str, out_topic: str) -> None:
-    """Translate raw frames that carry a ``target`` header into ``out_topic`` (until cancelled)."""
+async def translate_raw(
+    bootstrap: str, raw_topic: str, out_topic: str, rules: TranslationRules | None = None
+) -> None:
+    """Translate raw frames that carry a ``target`` header into ``out_topic`` (until cancelled).
+
+    ``rules`` defaults to :func:`~streams.edge.default_rules.modbus_to_mqtt_rules`.
+    """
     studio = ProtocolTranslationStudio()
-    studio.activate_rules(modbus_to_mqtt_rules())
+    studio.activate_rules(rules or modbus_to_mqtt_rules())
     consumer = AIOKafkaConsumer(
         raw_topic,
         bootstrap_servers=bootstrap,
@@ -36,7 +44,9 @@ async def translate_raw(bootstrap: str, raw_topic: str, out_topic: str) -> None:
             for rec in (r for recs in batch.values() for r in recs):
                 if dict(rec.headers).get("target") != b"mqtt":
                     continue
-                out = studio.translate_sync("modbus", "mqtt", rec.value or b"")
+                headers = [(k, bytes(v)) for k, v in rec.headers]
+                context = block_context(headers)
+                out = studio.translate_sync("modbus", "mqtt", rec.value or b"", context)
                 futures.append(
                     await producer.send(out_topic, out, key=rec.key, headers=list(rec.headers))
                 )

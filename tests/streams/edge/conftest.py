@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from engine.translation.rules import TranslationRules
 from streams.edge.mqtt_client import MqttLink
 from streams.edge.mqtt_sink import MqttSink
 from streams.edge.raw_publisher import RawPublisher
@@ -112,9 +113,12 @@ class EdgeRig:
     make_sink: Callable[..., MqttSink]
     background: Callable[[Awaitable[Any]], asyncio.Task[Any]]
 
-    async def start_pipeline(self, sink: MqttSink) -> RawPublisher:
-        """Run the stand-in translator and ``sink`` in the background; a started publisher."""
-        self.background(translate_raw(self.bootstrap, self.topics.raw, self.topics.mqtt))
+    async def start_pipeline(
+        self, sink: MqttSink, rules: TranslationRules | None = None
+    ) -> RawPublisher:
+        """Run the stand-in translator (default edge rules unless ``rules``) and ``sink`` in
+        the background; a started publisher."""
+        self.background(translate_raw(self.bootstrap, self.topics.raw, self.topics.mqtt, rules))
         self.background(sink.run())
         publisher = RawPublisher(self.bootstrap, self.topics.raw)
         await publisher.start()
