@@ -23,7 +23,8 @@ both start together on the filled topic; ``steady`` is the rate between the 10th
 percentile outcome, which leaves out the join and the tail. Latency: with one cronos worker
 warm, frames are produced at half the rate it reached and p50/p99 taken from each frame's
 produce call to the broker timestamp of its result (set when the worker's producer sends it;
-the ack follows within a fraction of a millisecond on loopback).
+the ack follows within a fraction of a millisecond on loopback). The bare faust agent is timed
+the same way at the same rate, as the framework's own floor.
 
 Kafka is ``$CRONOS_KAFKA_BROKER`` when set, else an embedded tansu; Redis is the dev stack's.
 
@@ -328,6 +329,30 @@ class Cronos:
             procs.stop()
 
 
+async def start_contender(
+    name: str,
+    bootstrap: str,
+    raw: str,
+    procs: Procs,
+    cronos: Cronos,
+    workers: int = 1,
+    extra_env: dict[str, str] | None = None,
+) -> list[str]:
+    """Start a contender's processes on ``raw``; returns its outcome topics."""
+    tag = f"bench.{name}.{uuid.uuid4().hex[:6]}"
+    if name == "cronos":
+        for w in range(workers):
+            env = cronos.env(raw, tag, f"{tag}-w{w}", **(extra_env or {}))
+            procs.start(name, [sys.executable, "-m", "workers.cli.main", "worker"], env)
+        return [f"{tag}.results", f"{tag}.dlq"]
+    out = f"{tag}.out"
+    await ensure_topics(bootstrap, {out: PARTITIONS})
+    script = str(REPO / "bench" / "e2e_contenders.py")
+    argv = [sys.executable, script, name, "--bootstrap", bootstrap, "--src", raw]
+    procs.start(name, [*argv, "--dst", out, "--group", tag])
+    return [out]
+
+
 async def run_contender(
     name: str,
     bootstrap: str,
@@ -339,42 +364,30 @@ async def run_contender(
     extra_env: dict[str, str] | None = None,
 ) -> Outcomes:
     """Start a contender on the filled ``raw`` topic and read its ``n`` outcomes."""
-    tag = f"bench.{name}.{uuid.uuid4().hex[:6]}"
     procs = Procs(logs)
-    if name == "cronos":
-        topics = [f"{tag}.results", f"{tag}.dlq"]
-        for w in range(workers):
-            env = cronos.env(raw, tag, f"{tag}-w{w}", **(extra_env or {}))
-            procs.start(name, [sys.executable, "-m", "workers.cli.main", "worker"], env)
-    else:
-        topics = [f"{tag}.out"]
-        await ensure_topics(bootstrap, {topics[0]: PARTITIONS})
-        script = str(REPO / "bench" / "e2e_contenders.py")
-        argv = [sys.executable, script, name, "--bootstrap", bootstrap, "--src", raw]
-        procs.start(name, [*argv, "--dst", topics[0], "--group", tag])
     try:
+        topics = await start_contender(name, bootstrap, raw, procs, cronos, workers, extra_env)
         return await read_outcomes(bootstrap, topics, n, timeout_s=max(120, n / 50), proc=procs)
     finally:
         procs.stop()
 
 
 async def latency(
-    bootstrap: str, cronos: Cronos, logs: Path, records: Sequence[Record], rate: float
+    name: str,
+    bootstrap: str,
+    cronos: Cronos,
+    logs: Path,
+    records: Sequence[Record],
+    rate: float,
 ) -> tuple[float, float, float]:
-    """p50/p99/max ms, produce call → result timestamp, at ``rate`` frames/s, one warm worker."""
-    tag = f"bench.lat.{uuid.uuid4().hex[:6]}"
-    raw = f"{tag}.raw"
+    """p50/p99/max ms, produce call → outcome timestamp, at ``rate`` frames/s, warm contender."""
+    raw = f"bench.lat.{uuid.uuid4().hex[:6]}.raw"
     await ensure_topics(bootstrap, {raw: PARTITIONS})
     procs = Procs(logs)
-    procs.start(
-        "cronos",
-        [sys.executable, "-m", "workers.cli.main", "worker"],
-        cronos.env(raw, tag, f"{tag}-w0"),
-    )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
     await producer.start()
     try:
-        topics = [f"{tag}.results", f"{tag}.dlq"]
+        topics = await start_contender(name, bootstrap, raw, procs, cronos)
         # Warm-up: the worker has joined and run a batch once the first outcomes come back.
         warm = [_renamed(r, f"w{i}") for i, r in enumerate(records[:200])]
         await asyncio.gather(*[await producer.send(raw, v, key=k, headers=h) for k, v, h in warm])
@@ -428,6 +441,10 @@ async def run(args: argparse.Namespace, bootstrap: str, redis_url: str, state: P
             got = await run_contender(name, bootstrap, raw, len(records), state, cronos)
             rows[name] = {"rate": got.rate(), "steady": got.rate(0.1, 0.9)}
             print(f"  {name:<8} {rows[name]['rate']:>9,.0f} frames/s", flush=True)
+        for label, env in args.variant:
+            got = await run_contender("cronos", bootstrap, raw, len(records), state, cronos, 1, env)
+            rows[f"cronos {label}"] = {"rate": got.rate(), "steady": got.rate(0.1, 0.9)}
+            print(f"  cronos {label}: {rows[f'cronos {label}']['rate']:,.0f} frames/s", flush=True)
         if 2 in args.workers and "cronos" in args.contenders:
             got = await run_contender("cronos", bootstrap, raw, len(records), state, cronos, 2)
             rows["cronos x2"] = {"rate": got.rate(), "steady": got.rate(0.1, 0.9)}
@@ -464,6 +481,12 @@ def _table(workload: str, rows: dict[str, dict[str, float]]) -> None:
         print(f"  | {name} | {row['rate']:,.0f} | {row['steady']:,.0f} | {vb} | {va} |")
 
 
+def _variant(text: str) -> tuple[str, dict[str, str]]:
+    label, _, pairs = text.partition(":")
+    env = dict(pair.split("=", 1) for pair in pairs.split(",") if pair)
+    return label, env
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=20_000)
@@ -474,6 +497,13 @@ def main() -> None:
         default="1,2",
         type=lambda s: [int(x) for x in s.split(",")],
         help="cronos process counts to run (1 always runs as a contender)",
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        type=_variant,
+        help="an extra cronos row with settings, e.g. depth1:CRONOS_PIPELINE_DEPTH=1 (repeatable)",
     )
     parser.add_argument("--no-latency", dest="latency", action="store_false")
     parser.add_argument("--latency-s", type=float, default=10.0, help="seconds of paced load")
