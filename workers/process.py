@@ -60,10 +60,9 @@ def run_worker(
     # Redact from here on, also when started without the CLI (which installs it as well).
     secrets = [s for s in (kafka.sasl_secret(), settings.status_bearer_token()) if s]
     install_redaction(Redactor([*secrets_from_env(), *secrets]))
-    if settings.detector_threads:
-        import torch
+    import torch
 
-        torch.set_num_threads(settings.detector_threads)
+    torch.set_num_threads(settings.inference_threads())
     if kafka.create_topics:
         asyncio.run(
             ensure_topics(
