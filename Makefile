@@ -56,6 +56,7 @@ model: $(STAMP)  ## Train the shipped default detector from data/datasets/pcap (
 
 bench: $(STAMP)  ## Run the benchmarks (prints figures)
 	$(PY) bench/detector_throughput.py
+	$(PY) bench/e2e_throughput.py  # worker vs bare faust vs raw aiokafka, two real workloads
 	$(PY) bench/translation_speed.py
 	$(PY) bench/accuracy.py  # per-protocol held-out accuracy, LOPO (cached), NEMESYS
 
