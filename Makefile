@@ -21,10 +21,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) deps  ## Create the virtual environment and install what is missing
 
-deps:  ## System tools: tshark (labels captures), mosquitto (MQTT), chromium (status page test); apt-get when root
+deps:  ## System tools: tshark (labels captures), mosquitto (MQTT), chromium (status page test), prometheus + promtool (deploy/ tests); apt-get when root
 	@command -v tshark >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark; else echo "tshark missing: sudo apt-get install tshark (or your OS's wireshark-cli package)"; fi; }
 	@command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto; else echo "mosquitto missing (MQTT tests, make run): sudo apt-get install mosquitto"; fi; }
 	@command -v chromium >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; else echo "chromium missing (status page test): sudo apt-get install chromium"; fi; }
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; else echo "prometheus/promtool missing (deploy/ tests): sudo apt-get install prometheus"; fi; }
 
 run: $(STAMP)  ## Run the main job on the embedded stack (Ctrl-C stops everything it started)
 	$(VENV)/bin/cronos run

@@ -18,9 +18,8 @@ import streams.monitoring.worker_metrics  # noqa: F401  (registers every worker 
 from engine.monitoring.thresholds import Thresholds
 from streams.monitoring.settings import MonitorSettings
 from streams.monitoring.status_page import PROBE_PATHS, build_app
-from tests.support.paths import REPO_ROOT
+from tests.deploy.promql import DEPLOY, alert_rules, split_threshold
 
-DEPLOY = REPO_ROOT / "deploy"
 METRIC_RE = re.compile(r"\bcronos_[a-z_]+\b")
 
 
@@ -59,16 +58,11 @@ def test_prometheus_scrapes_workers_and_loads_rules() -> None:
     assert prom["rule_files"] == ["/etc/prometheus/alerts.yml"]
 
 
-def _rules() -> dict[str, dict[str, Any]]:
-    groups = _yaml("prometheus/alerts.yml")["groups"]
-    return {r["alert"]: r for g in groups for r in g["rules"]}
-
-
 def test_alert_thresholds_are_the_guides() -> None:
-    t, rules = Thresholds(), _rules()
+    t, rules = Thresholds(), alert_rules()
 
     def limit(name: str) -> float:
-        return float(re.findall(r"[<>]\s*([0-9.]+)\s*$", rules[name]["expr"].strip())[-1])
+        return split_threshold(rules[name]["expr"])[2]
 
     assert limit("CronosDetectorLatencyHigh") == t.detector_max_latency_ms / 1000
     assert limit("CronosDetectorAccuracyLow") == t.detector_min_accuracy
