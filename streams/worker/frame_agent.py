@@ -95,8 +95,9 @@ def register_frame_agent(
         return await app.producer.send(topic_name, key, value, None, None, headers)
 
     async def cronos_frames(stream: AsyncIterable[Any]) -> None:
-        # No frame is touched before a model is active (reconcile runs in the control task).
-        await registry.detector_ready.wait()
+        # No frame is touched before a detector is active and the routes' rules reconciled
+        # (the control task reconciles); meanwhile the reason is logged every few seconds.
+        await registry.readiness.wait()
         assert isinstance(stream, faust.Stream)
         batches = stream.take_events(settings.batch_size, within=settings.batch_window_s)
         async for events in batches:
