@@ -109,7 +109,8 @@ class ControlConsumer:
         """(reason for /readyz, detail for the log) of a reconcile that left no detector."""
         retry = f"retried every {self.settings.reconcile_interval_s:g} s"
         if event is not None and event.reason:
-            return f"reconcile failed ({event.reason})", f"{event.detail}; {retry}"
+            detail = "; ".join(part for part in (event.detail, retry) if part)
+            return f"reconcile failed ({event.reason})", detail
         return "no field_detector pointer in Redis and no seed configured", retry
 
     async def run(self) -> None:
