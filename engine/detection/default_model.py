@@ -12,8 +12,13 @@ from engine.core.config import Config
 from engine.detection.field_detector import FieldDetector
 from engine.errors import CheckpointError
 
+#: Version of the shipped checkpoint (its file name carries it, as the artifact root's layout
+#: wants: a worker seeds its Redis pointer with it when there is none).
+DEFAULT_MODEL_VERSION = "1.0.0"
 #: Repository-relative path of the default checkpoint (a ``.sha256`` sidecar sits beside it).
-DEFAULT_MODEL_PATH = Path("models/field_detector/field_detector_v1.0.0_latest.pt")
+DEFAULT_MODEL_PATH = (
+    Path("models/field_detector") / f"field_detector_v{DEFAULT_MODEL_VERSION}_latest.pt"
+)
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 

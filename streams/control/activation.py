@@ -33,6 +33,7 @@ from streams.control.artifact_root import ArtifactRoot
 from streams.control.command import ControlCommand, verify
 from streams.control.events import ControlEvent, Stopwatch
 from streams.control.pointer_seal import check_seal, seal
+from streams.control.seeding import Seed, install_shipped_detector
 from streams.control.settings import ControlSettings
 from streams.control.state import HistoryEntry, VersionPointer, VersionStore, command_order
 from streams.errors import CommandRejectedError, StateError
@@ -327,12 +328,16 @@ class Activator:
             raise CommandRejectedError("validation_failed", f"{type(exc).__name__}: {exc}") from exc
 
     async def reconcile(
-        self, component: str = DETECTOR, pair: str | None = None, initial: str | None = None
+        self,
+        component: str = DETECTOR,
+        pair: str | None = None,
+        initial: str | Seed | None = None,
     ) -> ControlEvent | None:
         """Load whatever the pointer names, if this worker runs something else.
 
-        With no pointer yet and an ``initial`` version, seed the pointer (CAS from "none", so
-        one of N starting workers wins) and mark it known-good.
+        With no pointer yet and an ``initial`` version (or :class:`Seed`), seed the pointer
+        (CAS from "none", so one of N starting workers wins; the others load what it set) and
+        mark it known-good. A seed of the shipped model is copied into the root first.
 
         Returns:
             An event (``action`` ``reconcile``) if anything changed or failed, else ``None``.
@@ -342,7 +347,8 @@ class Activator:
         try:
             ptr = await self._get_active(component, pair)
             if ptr is None and initial is not None:
-                ptr = await self._seed(component, pair, initial)
+                seed = Seed(initial) if isinstance(initial, str) else initial
+                ptr = await self._seed(component, pair, seed)
             if ptr is not None:
                 check_seal(ptr, self._key)
             current = self.registry.current(component, pair)
@@ -365,11 +371,24 @@ class Activator:
         metrics.MODEL_SWAPS.labels(component, "reconcile", event.outcome).inc()
         return event
 
-    async def _seed(self, component: str, pair: str | None, version: str) -> VersionPointer | None:
-        path, sha = await asyncio.to_thread(self.root.resolve_verified, component, version, pair)
+    async def _seed(self, component: str, pair: str | None, seed: Seed) -> VersionPointer | None:
+        version = seed.version
+        if seed.shipped and component == DETECTOR:
+            path, sha = await asyncio.to_thread(install_shipped_detector, self.root)
+        else:
+            path, sha = await asyncio.to_thread(
+                self.root.resolve_verified, component, version, pair
+            )
         ptr = seal(VersionPointer(version, str(path), sha, f"bootstrap-{uuid.uuid4()}"), self._key)
         entry = HistoryEntry(
-            "bootstrap", None, version, ptr.command_id, self.worker_id, "applied", sha256=sha
+            "bootstrap",
+            None,
+            version,
+            ptr.command_id,
+            self.worker_id,
+            "applied",
+            "shipped default model" if seed.shipped else None,
+            sha256=sha,
         )
         try:
             if await self.store.compare_and_set_active(component, pair, None, ptr, history=entry):

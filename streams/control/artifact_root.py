@@ -97,12 +97,22 @@ class ArtifactRoot:
         if not VERSION_RE.match(version):
             raise CommandRejectedError("bad_version", repr(version))
         if component == "field_detector":
-            path = self._inside(self.root / component / f"field_detector_v{version}_latest.pt")
+            path = self.detector_path(version)
         else:
             path = self._newest_rules(version, pair)
         if not path.is_file():
             raise CommandRejectedError("artifact_missing", f"{component} v{version}")
         return path
+
+    def detector_path(self, version: str) -> Path:
+        """Where the detector ``version`` lives under the root (the file may not exist yet).
+
+        Raises:
+            CommandRejectedError: ``bad_version`` or ``path_outside_root``.
+        """
+        if not VERSION_RE.match(version):
+            raise CommandRejectedError("bad_version", repr(version))
+        return self._inside(self.root / "field_detector" / f"field_detector_v{version}_latest.pt")
 
     def resolve_verified(
         self, component: str, version: str, pair: str | None = None

@@ -5,9 +5,15 @@ one frame-consumer group each see every command. Start-up order matters:
 
 1. assign all partitions and seek to their end (the position is resolved now, so any command
    published after this point will be read);
-2. reconcile to the Redis pointer (covers every command applied while this worker was down);
+2. reconcile to the Redis pointer (covers every command applied while this worker was down),
+   seeding it when there is none (:mod:`streams.control.seeding`) — or, when nothing may seed
+   it, fail at once rather than hold the frame partitions without a model;
 3. consume from the recorded position, applying each command in order, and reconcile again
    every ``reconcile_interval_s`` in case a command was missed (e.g. Redis was briefly away).
+
+The frame agent takes no frame before the first reconcile of the detector and of every
+configured route's rules is done (:class:`~streams.worker.readiness.Readiness`); until then the
+reason it waits is logged and shown on ``/readyz``.
 
 History is not replayed: commands older than the freshness window would all be refused, and
 the pointer already holds their effect.
@@ -23,6 +29,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.control.activation import Activator
 from streams.control.events import ControlEvent
+from streams.control.seeding import detector_seed, nothing_to_load
+from streams.errors import StateError
 from streams.kafka import assign_all
 from streams.worker.registry import DETECTOR, RULES
 from streams.worker.settings import KafkaSettings, WorkerSettings
@@ -43,6 +51,7 @@ class ControlConsumer:
         self.kafka = kafka
         self.settings = settings
         self.activator = activator
+        self.seed = detector_seed(settings)
         self.started = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -71,16 +80,48 @@ class ControlConsumer:
 
     async def reconcile_all(self) -> None:
         """Reconcile the detector and the rules of every configured route."""
-        initial = self.settings.initial_detector_version
-        event = await self.activator.reconcile(DETECTOR, None, initial)
+        registry = self.activator.registry
+        event = await self.activator.reconcile(DETECTOR, None, self.seed)
         await self._report(event)
+        if registry.current(DETECTOR) is None:
+            registry.readiness.waiting(*self._why_no_detector(event))
         for src, dst in sorted(self.settings.routes.items()):
             await self._report(await self.activator.reconcile(RULES, f"{src}->{dst}"))
+        registry.readiness.routes_reconciled()
+
+    async def check_something_to_load(self) -> None:
+        """Fail when Redis has no detector pointer and the settings allow no seed.
+
+        Raises:
+            NothingToLoadError: Naming the settings that would give the worker a model. Not
+                raised while Redis cannot be read: the reconcile then reports that, and retries.
+        """
+        if self.seed is not None:
+            return
+        try:
+            pointer = await self.activator.store.get_active(DETECTOR)
+        except StateError:
+            return
+        if pointer is None:
+            raise nothing_to_load()
+
+    def _why_no_detector(self, event: ControlEvent | None) -> tuple[str, str]:
+        """(reason for /readyz, detail for the log) of a reconcile that left no detector."""
+        retry = f"retried every {self.settings.reconcile_interval_s:g} s"
+        if event is not None and event.reason:
+            detail = "; ".join(part for part in (event.detail, retry) if part)
+            return f"reconcile failed ({event.reason})", detail
+        return "no field_detector pointer in Redis and no seed configured", retry
 
     async def run(self) -> None:
-        """Start, reconcile, then apply commands until cancelled."""
+        """Start, reconcile, then apply commands until cancelled.
+
+        Raises:
+            NothingToLoadError: No pointer, and the settings allow no seed.
+        """
         await self.start()
         try:
+            await self.check_something_to_load()
             await self.reconcile_all()
             self.started.set()
             await self._loop()

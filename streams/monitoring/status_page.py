@@ -1,5 +1,7 @@
 """The worker's HTTP endpoint: ``/metrics`` (Prometheus), ``/status`` (HTML), ``/status.json``,
-``/healthz`` (liveness) and ``/readyz`` (ready once a detector is active).
+``/healthz`` (liveness) and ``/readyz`` (ready once a detector is active and the configured
+routes' rules are reconciled; otherwise 503 with the reason, e.g. ``no detector: reconcile
+failed (artifact_missing)``).
 
 A small aiohttp server (faust depends on aiohttp) on the metrics port, in the worker's event
 loop. The page is self-contained — inline SVG charts, no JavaScript, nothing fetched from a CDN
@@ -8,7 +10,8 @@ loop. The page is self-contained — inline SVG charts, no JavaScript, nothing f
 It binds loopback unless told otherwise (``CRONOS_METRICS_HOST``). With a bearer token
 (``CRONOS_STATUS_TOKEN`` / ``_FILE``) every route but the probes answers 401 without
 ``Authorization: Bearer <token>``: ``/healthz`` and ``/readyz`` stay open because kubelet probes
-send no credentials, and they tell nothing but "ok" / "ready".
+send no credentials, and they tell nothing but "ok" / "ready" or why not ready (a fixed phrase
+and a reason code, never a path or an error text).
 """
 
 from __future__ import annotations
@@ -232,8 +235,9 @@ def build_app(source: StatusSource, token: str | None = None) -> web.Application
         return web.Response(text="ok")
 
     async def readyz(_: web.Request) -> web.Response:
-        if source.registry.current(DETECTOR) is None:
-            return web.Response(text="no detector", status=503)
+        waiting = source.registry.readiness.reason()
+        if waiting is not None:  # no detector yet, or the routes' rules not reconciled yet
+            return web.Response(text=waiting, status=503)
         stalled = publish_health.stalled_for()
         if stalled > 0:  # the broker stopped acknowledging: nothing is committed meanwhile
             return web.Response(text=f"publish stalled for {stalled:.0f} s", status=503)

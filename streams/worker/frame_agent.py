@@ -100,8 +100,9 @@ def register_frame_agent(
         record_lag(app, events)
 
     async def cronos_frames(stream: AsyncIterable[Any]) -> None:
-        # No frame is touched before a model is active (reconcile runs in the control task).
-        await registry.detector_ready.wait()
+        # No frame is touched before a detector is active and the routes' rules reconciled
+        # (the control task reconciles); meanwhile the reason is logged every few seconds.
+        await registry.readiness.wait()
         assert isinstance(stream, faust.Stream)
         pipeline = BatchPipeline(process, publish, app.crash, depth=settings.pipeline_depth)
         batches = stream.take_events(settings.batch_size, within=settings.batch_window_s)

@@ -22,6 +22,7 @@ from engine.core.config import Config, DetectorSettings
 from engine.detection.dataset import LabelledFrame
 from engine.detection.field_detector import FieldDetector
 from streams.monitoring import worker_metrics as metrics
+from streams.worker.readiness import Readiness
 from streams.worker.translator import LoadedRules
 
 DETECTOR = "field_detector"
@@ -63,6 +64,8 @@ class ModelRegistry:
         self._snapshot = Snapshot()
         self._max_frame_bytes = max_frame_bytes
         self.detector_ready = asyncio.Event()
+        #: Detector active and the configured routes' rules reconciled: frames may be taken.
+        self.readiness = Readiness()
 
     def snapshot(self) -> Snapshot:
         """The models to use for the next batch."""
@@ -80,6 +83,7 @@ class ModelRegistry:
         if component == DETECTOR:
             self._snapshot = replace(self._snapshot, detector=active)
             self.detector_ready.set()
+            self.readiness.detector_active()
         else:
             rules = dict(self._snapshot.rules)
             rules[pair or ""] = active

@@ -194,6 +194,9 @@ class WorkerSettings(BaseSettings):
         result_headers: Input headers copied onto results and translated frames (the rest
             stay on the input record; a dead letter keeps them all while it fits).
         initial_detector_version: Version activated when Redis has no pointer yet.
+        seed_default_model: With no pointer and no ``initial_detector_version``, copy the
+            shipped default model into ``artifact_root`` and activate it; off, such a worker
+            fails at start (:mod:`streams.control.seeding`).
         validation_set: Labelled JSONL used to score candidates when a command sets min_f1.
         rules_validation_set: JSONL of ``{"source_hex": ..., "target_hex": ...}`` frame pairs
             on which a rule set's accuracy is computed when a command sets ``min_accuracy``
@@ -232,6 +235,7 @@ class WorkerSettings(BaseSettings):
     max_record_bytes: int = Field(default=960 * 1024, ge=4096)
     result_headers: tuple[str, ...] = ("protocol", "target", "frame-id", "source", "direction")
     initial_detector_version: str | None = Field(default=None, pattern=VERSION_RE.pattern)
+    seed_default_model: bool = True
     validation_set: Path | None = None
     rules_validation_set: Path | None = None
     warmup_frames: int = Field(default=16, ge=1, le=1024)

@@ -64,12 +64,18 @@ class Deployment:
     topics: dict[str, str]
     log_dir: Path
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    #: Working directory of the processes (relative defaults such as ``checkpoints`` land here).
+    cwd: Path | None = None
 
     def start(self, worker_id: str) -> subprocess.Popen[bytes]:
         env = self.env | {"CRONOS_WORKER_ID": worker_id}
         log = (self.log_dir / f"{worker_id}.log").open("ab")
         proc = subprocess.Popen(
-            [sys.executable, "-c", WORKER_CMD], env=env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-c", WORKER_CMD],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.cwd,
         )
         self.procs[worker_id] = proc
         return proc

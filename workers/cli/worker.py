@@ -22,7 +22,8 @@ def worker(
     """Run one streaming worker (frames → results/DLQ, control commands) until stopped.
 
     Every other setting comes from the environment: CRONOS_REDIS_URL, CRONOS_ROUTES,
-    CRONOS_CONTROL_HMAC_KEY[_FILE], CRONOS_INITIAL_DETECTOR_VERSION, … (docs/streaming.md).
+    CRONOS_CONTROL_HMAC_KEY[_FILE], CRONOS_INITIAL_DETECTOR_VERSION, CRONOS_SEED_DEFAULT_MODEL, …
+    (docs/streaming.md).
     """
     # Options override the environment the settings read, so both paths share one validation.
     for name, value in (

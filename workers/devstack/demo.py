@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -38,10 +37,11 @@ from rich.console import Console
 from engine.artifacts import sidecar_path
 from engine.core.config import Config, DetectorSettings
 from engine.datasets.synthetic import generate
-from engine.detection.default_model import default_model_path
+from engine.detection.default_model import DEFAULT_MODEL_VERSION, default_model_path
 from engine.detection.field_detector import FieldDetector
 from streams.control.artifact_root import ArtifactRoot
 from streams.control.command import new_command
+from streams.control.seeding import install_shipped_detector
 from streams.edge.default_rules import modbus_to_mqtt_tag_rules, save_worker_rules
 from streams.edge.modbus_ingest import ModbusIngest, parse_poll
 from streams.edge.mqtt_client import MqttLink
@@ -55,7 +55,7 @@ from workers.devstack.stack import DevStack, DevStackConfig
 from workers.errors import WorkersError
 
 console = Console()
-DETECTOR_VERSION = "1.0.0"
+DETECTOR_VERSION = DEFAULT_MODEL_VERSION
 #: 1.1.0: the tag-mapped rules (a state dir of an older run holds raw 1.0.0 rules).
 RULES_VERSION = "1.1.0"
 POLLS = ("hr:0-9@1s", "ir:0-3@2s")
@@ -90,8 +90,9 @@ async def prepare_artifacts(root: Path) -> str:
     if shipped is None and target.is_file() and sidecar_path(target).is_file():
         return f"detector trained by a previous run ({target})"
     if shipped is not None:
-        shutil.copyfile(shipped, target)
-        shutil.copyfile(sidecar_path(shipped), sidecar_path(target))
+        # The demo's root is its own: a detector an older run left there gives way.
+        target.unlink(missing_ok=True)
+        install_shipped_detector(ArtifactRoot(root), shipped)
         origin = f"shipped default model {shipped}"
     else:
         detector = FieldDetector(

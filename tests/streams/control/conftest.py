@@ -46,7 +46,7 @@ class InProcessWorker:
 class ControlEnv:
     kafka: KafkaSettings
     redis: RedisSettings
-    start: Callable[[str], Awaitable[InProcessWorker]]
+    start: Callable[..., Awaitable[InProcessWorker]]
     store: VersionStore
 
 
@@ -59,7 +59,11 @@ async def control_env(
     unique_topic: Callable[..., Awaitable[str]],
     artifact_root: Path,
 ) -> AsyncIterator[ControlEnv]:
-    """Start in-process control consumers (``await env.start("w1")``) on fresh topics."""
+    """Start in-process control consumers (``await env.start("w1")``) on fresh topics.
+
+    ``start`` takes WorkerSettings overrides as keywords (``artifact_root=...``,
+    ``initial_detector_version=None``).
+    """
     kafka = KafkaSettings(
         broker=kafka_bootstrap,
         topic_control=await unique_topic(1, "control"),
@@ -70,21 +74,21 @@ async def control_env(
     workers: list[InProcessWorker] = []
     probe = VersionStore.from_settings(redis)
 
-    async def start(worker_id: str) -> InProcessWorker:
-        settings = WorkerSettings(
-            worker_id=worker_id,
-            artifact_root=artifact_root,
-            initial_detector_version="1.0.0",
-            reconcile_interval_s=300,
-            warmup_frames=4,
-        )
+    async def start(worker_id: str, **overrides: object) -> InProcessWorker:
+        defaults: dict[str, object] = {
+            "artifact_root": artifact_root,
+            "initial_detector_version": "1.0.0",
+            "reconcile_interval_s": 300,
+            "warmup_frames": 4,
+        }
+        settings = WorkerSettings(worker_id=worker_id, **(defaults | overrides))  # type: ignore[arg-type]
         registry = ModelRegistry(settings.max_frame_bytes)
         store = VersionStore.from_settings(redis)
         activator = Activator(
             worker_id=worker_id,
             store=store,
             registry=registry,
-            root=ArtifactRoot(artifact_root),
+            root=ArtifactRoot(settings.artifact_root),
             control=control,
             warmup=lambda: [b"\x00\x01\x00\x00\x00\x06\x01\x03\x00\x00\x00\x02"],
         )
