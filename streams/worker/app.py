@@ -24,6 +24,7 @@ from streams.control.settings import ControlSettings, RedisSettings
 from streams.control.state import VersionStore
 from streams.monitoring.settings import MonitorSettings
 from streams.monitoring.tasks import Monitoring, register_monitoring
+from streams.worker.faust_transport import tuned_transport
 from streams.worker.frame_agent import register_frame_agent
 from streams.worker.processor import BatchProcessor
 from streams.worker.registry import ModelRegistry
@@ -63,7 +64,7 @@ def broker_credentials(kafka: KafkaSettings) -> CredentialsT | None:
 
 def faust_app(kafka: KafkaSettings, settings: WorkerSettings) -> faust.App:
     """A bare faust App configured for at-least-once batch processing."""
-    return faust.App(
+    app = faust.App(
         kafka.group_id,
         broker=[f"kafka://{h}" for h in kafka.bootstrap_servers],
         broker_credentials=broker_credentials(kafka),
@@ -81,6 +82,8 @@ def faust_app(kafka: KafkaSettings, settings: WorkerSettings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         stream_wait_empty=True,
     )
+    app.transport = tuned_transport(app, kafka.fetch_max_wait_ms)
+    return app
 
 
 def create_app(

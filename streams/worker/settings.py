@@ -51,6 +51,9 @@ class KafkaSettings(BaseSettings):
         rebalance_timeout_s: How long a rebalance may take.
         heartbeat_interval_s: Group heartbeat period.
         commit_interval_s: How often acknowledged offsets are committed.
+        fetch_max_wait_ms: Longest time the frame consumer's fetch waits for records (faust
+            fixes 1500 ms; a broker that holds an empty fetch that long, as tansu does, adds it
+            to every frame's latency under light load).
         create_topics: Create missing topics at start (dev and tests; production topics are
             provisioned by the platform).
         topic_partitions: Partitions for topics the worker creates.
@@ -81,6 +84,7 @@ class KafkaSettings(BaseSettings):
     rebalance_timeout_s: float = Field(default=30.0, gt=0)
     heartbeat_interval_s: float = Field(default=3.0, gt=0)
     commit_interval_s: float = Field(default=1.0, gt=0)
+    fetch_max_wait_ms: int = Field(default=20, ge=1, le=60_000)
     create_topics: bool = False
     topic_partitions: int = Field(default=4, ge=1)
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
