@@ -4,6 +4,7 @@
 __all__ = [
     "dnp3_map",
     "field_types",
+    "modbus_balanced",
     "pcap_import",
     "pcap_label",
     "pcap_reader",

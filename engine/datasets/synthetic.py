@@ -7,6 +7,8 @@ Two protocols, built with ``struct`` from their specifications rather than captu
 * ``modbus-pcap``: the same protocol labelled the way ``cronos dataset from-pcap`` labels captures
   (tshark's dissector, :mod:`engine.datasets.field_types` vocabulary, one ``value`` per 16-bit
   register), so it can be mixed into the default model's training data (:func:`modbus_pcap_style`).
+* every public function code (requests, responses, exceptions in equal numbers) in the same
+  labelling: :func:`engine.datasets.modbus_balanced.modbus_balanced`;
 * ``telemetry``: a made-up sensor protocol with a magic header, a length byte, a TLV-style body
   and a CRC-16 trailer — different enough from Modbus to test incremental learning.
 
@@ -72,7 +74,7 @@ _MBAP_PCAP: tuple[tuple[int, int, str], ...] = (
 )
 
 
-def _register_values(rng: random.Random, n: int) -> list[int]:
+def register_values(rng: random.Random, n: int) -> list[int]:
     """``n`` 16-bit register values from one of a few regimes seen on real devices."""
     regime = rng.choice(["small", "mid", "random", "sequence", "sequence", "zeros"])
     if regime == "small":
@@ -177,12 +179,12 @@ def modbus_pcap_frame(
         data = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 61)))
         pdu = struct.pack(">BB", fc, len(data)) + data
     elif fc in (3, 4):  # response: byte count + registers
-        regs = _register_values(rng, rng.randrange(1, 61))
+        regs = register_values(rng, rng.randrange(1, 61))
         pdu = struct.pack(f">BB{len(regs)}H", fc, 2 * len(regs), *regs)
     elif fc == 5:  # request and echo response are identical in shape
         pdu = struct.pack(">BHBB", fc, address, rng.choice([0xFF, 0x00]), 0)
     elif fc == 6:
-        pdu = struct.pack(">BHH", fc, address, _register_values(rng, 1)[0])
+        pdu = struct.pack(">BHH", fc, address, register_values(rng, 1)[0])
     elif kind == "response":  # 15 / 16: echo of address and quantity
         quantity = rng.randrange(1, 61) if fc == 16 else rng.randrange(1, 481)
         pdu = struct.pack(">BHH", fc, address, quantity)
@@ -191,7 +193,7 @@ def modbus_pcap_frame(
         data = bytes(rng.randrange(256) for _ in range((quantity + 7) // 8))
         pdu = struct.pack(">BHHB", fc, address, quantity, len(data)) + data
     else:  # 16 request
-        regs = _register_values(rng, rng.randrange(1, 61))
+        regs = register_values(rng, rng.randrange(1, 61))
         pdu = struct.pack(f">BHHB{len(regs)}H", fc, address, len(regs), 2 * len(regs), *regs)
     tid = rng.choice([rng.randrange(0x10000), rng.randrange(0x100), rng.randrange(0x10)])
     unit = rng.choice([rng.randrange(1, 248), rng.randrange(1, 11), 0xFF, 0, 1])
