@@ -145,9 +145,9 @@ def _body(rng: random.Random, fc: int, request: bool) -> list[Piece]:
         return [_u16(_address(rng), "address"), _u16(rng.randrange(1, 124), "count")]
     if fc == 15:
         quantity = rng.randrange(1, 1969)
-        data = bytes(rng.randrange(256) for _ in range((quantity + 7) // 8))
+        coils = bytes(rng.randrange(256) for _ in range((quantity + 7) // 8))
         head = [_u16(_address(rng), "address"), _u16(quantity, "count")]
-        return [*head, _u8(len(data), "count"), (data, "value")]
+        return [*head, _u8(len(coils), "count"), (coils, "value")]
     if fc == 16:
         regs = _registers(rng, rng.randrange(1, 61))
         head = [_u16(_address(rng), "address"), _u16(len(regs), "count")]

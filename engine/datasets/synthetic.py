@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 import struct
 
+from engine.datasets.checksums import crc16_modbus
 from engine.detection.dataset import LabelledFrame
 
 _MBAP = [(0, 2, "transaction_id"), (2, 4, "protocol_id"), (4, 6, "length"), (6, 7, "unit_id")]
@@ -213,15 +214,6 @@ def modbus_pcap_style(n: int, seed: int = 0) -> list[LabelledFrame]:
     return [modbus_pcap_frame(rng) for _ in range(n)]
 
 
-def _crc16(data: bytes) -> int:
-    crc = 0xFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc
-
-
 def telemetry_frame(rng: random.Random) -> LabelledFrame:
     """One frame of the synthetic telemetry protocol with its field spans."""
     body = bytearray()
@@ -239,7 +231,7 @@ def telemetry_frame(rng: random.Random) -> LabelledFrame:
     head = b"\xaa\x55" + bytes([len(body) + 1, rng.randrange(256)])
     frame = head + bytes(body)
     spans.append((pos, pos + 2, "checksum"))
-    return LabelledFrame(frame + struct.pack("<H", _crc16(frame)), tuple(spans), "telemetry")
+    return LabelledFrame(frame + struct.pack("<H", crc16_modbus(frame)), tuple(spans), "telemetry")
 
 
 def generate(protocol: str, n: int, seed: int = 0) -> list[LabelledFrame]:
