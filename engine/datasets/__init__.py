@@ -2,6 +2,7 @@
 
 # The package exports its modules; import the one you need (none is loaded by this file).
 __all__ = [
+    "checksums",
     "dnp3_map",
     "field_types",
     "modbus_balanced",
@@ -9,6 +10,9 @@ __all__ = [
     "pcap_label",
     "pcap_reader",
     "pdml",
+    "procedural",
+    "procedural_fields",
+    "procedural_writer",
     "split",
     "synthetic",
     "tiling",

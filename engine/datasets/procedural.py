@@ -30,22 +30,19 @@ from random import Random
 from engine.datasets.checksums import CHECKSUMS
 from engine.datasets.procedural_fields import (
     Array,
-    ByteOrder,
     Checksum,
     Const,
     Count,
-    Element,
     Length,
     Offset,
     Pad,
     Record,
-    Relation,
     Scalar,
     Switch,
     Text,
     Tlv,
-    Writer,
 )
+from engine.datasets.procedural_writer import ByteOrder, Element, Relation, Writer
 from engine.detection.dataset import LabelledFrame
 
 #: First bytes a magic never has (frame starts of the evaluation protocols, see module doc).
