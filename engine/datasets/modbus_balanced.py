@@ -9,12 +9,14 @@ response), so every shape gets the same number of frames.
 Labels follow the capture policy of ``docs/datasets.md``: the names tshark 4.0 gives each field,
 folded by :func:`engine.datasets.field_types.field_type` (``modbus.byte_cnt`` → ``count``,
 ``modbus.reference_num`` → ``address``, ``modbus.ev_status`` → ``flags`` …), one ``value`` per
-16-bit register. Three deliberate departures from tshark, where it does not dissect a field:
+16-bit register. Deliberate departures from tshark, where it does not dissect a field:
 
 * FC 5: the output value ``0xFF00``/``0x0000`` is one 2-byte ``value`` (tshark: 1-byte value +
   1-byte padding);
 * register data that tshark shows as one ``modbus.data`` block (FC 8 query data, FC 20/21 file
   records, FC 23 and FC 24 registers) is one ``value`` per 16-bit register;
+* FC 8 sub-function 3 (change ASCII delimiter): ``value`` (the character) + ``padding`` (its
+  ``00``), which tshark leaves undissected (``unknown``);
 * FC 17 (report server id), which tshark shows as one data block, is ``count`` (byte count),
   ``id`` (server id), ``flags`` (run indicator), ``value`` (device-specific data).
 """
@@ -69,8 +71,10 @@ def _diagnostics(rng: random.Random, request: bool) -> list[Piece]:
         return [head, *_registers(rng, rng.randrange(1, 5))]
     if sub in _DIAG_COUNTERS:
         return [head, _u16(0, "value") if request else _u16(rng.randrange(0x10000), "count")]
-    data = {0x01: rng.choice([0x0000, 0xFF00]), 0x03: rng.randrange(0x20, 0x7F) << 8}
-    return [head, _u16(data.get(sub, rng.randrange(0x10000) if sub == 0x02 else 0), "value")]
+    if sub == 0x03:  # change ASCII input delimiter: the character, then 00
+        return [head, _u8(rng.randrange(0x20, 0x7F), "value"), _u8(0, "padding")]
+    data = {0x01: rng.choice([0x0000, 0xFF00]), 0x02: rng.randrange(0x10000)}
+    return [head, _u16(data.get(sub, 0), "value")]
 
 
 def _file_records(rng: random.Random, fc: int, request: bool) -> list[Piece]:
