@@ -13,6 +13,7 @@ __all__ = [
     "procedural",
     "procedural_fields",
     "procedural_writer",
+    "registers",
     "split",
     "synthetic",
     "tiling",

@@ -26,7 +26,7 @@ from __future__ import annotations
 import random
 import struct
 
-from engine.datasets.synthetic import register_values
+from engine.datasets.registers import register_values
 from engine.detection.dataset import LabelledFrame
 
 #: The public function codes of the Modbus Application Protocol v1.1b3 (43 is MEI type 14,

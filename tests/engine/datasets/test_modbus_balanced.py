@@ -17,6 +17,7 @@ from engine.datasets.modbus_balanced import (
     modbus_shape_frame,
 )
 from engine.datasets.pcap_import import import_capture
+from engine.datasets.synthetic import generate
 from engine.detection.dataset import LabelledFrame, validate_spans
 from tests.engine.datasets.test_pcap_reader import ethernet, pcap
 
@@ -76,6 +77,7 @@ def test_every_function_code_is_present_in_balanced_numbers() -> None:
 def test_deterministic_by_seed() -> None:
     assert modbus_balanced(120, seed=2) == modbus_balanced(120, seed=2)
     assert modbus_balanced(120, seed=2) != modbus_balanced(120, seed=3)
+    assert generate("modbus-balanced", 120, seed=2) == modbus_balanced(120, seed=2)
 
 
 def test_write_single_coil_value_is_one_two_byte_span() -> None:

@@ -16,6 +16,7 @@ from engine.datasets.procedural import (
     random_grammar,
 )
 from engine.datasets.procedural_fields import Const
+from engine.datasets.synthetic import generate
 from engine.detection.dataset import validate_spans
 from engine.detection.tags import UNKNOWN_TYPE
 
@@ -115,6 +116,8 @@ def test_deterministic_by_seed() -> None:
     assert random_grammar(77).name == "proc-0000004d"
     frames = procedural_frames(7, 9, seed=1)
     assert len(frames) == 63
+    # ``cronos dataset synth --protocol procedural``: 20 messages per grammar, cut to n.
+    assert generate("procedural", 45, seed=3) == procedural_frames(3, 20, seed=3)[:45]
 
 
 def test_grammars_are_many_and_varied() -> None:
