@@ -219,7 +219,8 @@ class _Draw:
             return self.array(self.small_record("element", depth + 1), counted=True)
         if pick == "nested":
             children = [e for _ in range(rng.randint(1, 3)) for e in self.body_element(depth + 1)]
-            return [Record("nested", (Length(rng.choice([1, 2]), self.order()), *children))]
+            # Two bytes: arrays of records inside can pass 255 bytes.
+            return [Record("nested", (Length(2, self.order()), *children))]
         if pick == "pad":
             return [Pad(rng.choice([2, 4, 8]))]
         width = rng.choice([2, 2, 4])

@@ -147,6 +147,13 @@ def test_grammars_are_many_and_varied() -> None:
     assert " BE" in described and " LE" in described
 
 
+def test_thousands_of_grammars_write_without_overflow() -> None:
+    """Every field is wide enough for what it describes (``to_bytes`` raises otherwise)."""
+    frames = procedural_frames(3000, 3, seed=5)
+    assert len(frames) == 9000
+    assert max(len(f.message) for f in frames) < 1024
+
+
 def test_magics_avoid_the_frame_starts_of_the_evaluation_protocols() -> None:
     for g in procedural_grammars(500, 9):
         for e in g.header:
