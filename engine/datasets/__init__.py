@@ -2,12 +2,18 @@
 
 # The package exports its modules; import the one you need (none is loaded by this file).
 __all__ = [
+    "checksums",
     "dnp3_map",
     "field_types",
+    "modbus_balanced",
     "pcap_import",
     "pcap_label",
     "pcap_reader",
     "pdml",
+    "procedural",
+    "procedural_fields",
+    "procedural_writer",
+    "registers",
     "split",
     "synthetic",
     "tiling",

@@ -7,6 +7,10 @@ Two protocols, built with ``struct`` from their specifications rather than captu
 * ``modbus-pcap``: the same protocol labelled the way ``cronos dataset from-pcap`` labels captures
   (tshark's dissector, :mod:`engine.datasets.field_types` vocabulary, one ``value`` per 16-bit
   register), so it can be mixed into the default model's training data (:func:`modbus_pcap_style`).
+* ``modbus-balanced``: every public function code (requests, responses, exceptions in equal
+  numbers) in the same labelling (:mod:`engine.datasets.modbus_balanced`);
+* ``procedural``: messages of random grammars that exist nowhere
+  (:mod:`engine.datasets.procedural`);
 * ``telemetry``: a made-up sensor protocol with a magic header, a length byte, a TLV-style body
   and a CRC-16 trailer — different enough from Modbus to test incremental learning.
 
@@ -18,6 +22,10 @@ from __future__ import annotations
 import random
 import struct
 
+from engine.datasets.checksums import crc16_modbus
+from engine.datasets.modbus_balanced import modbus_balanced
+from engine.datasets.procedural import procedural_frames
+from engine.datasets.registers import register_values
 from engine.detection.dataset import LabelledFrame
 
 _MBAP = [(0, 2, "transaction_id"), (2, 4, "protocol_id"), (4, 6, "length"), (6, 7, "unit_id")]
@@ -70,23 +78,6 @@ _MBAP_PCAP: tuple[tuple[int, int, str], ...] = (
     (6, 7, "id"),
     (7, 8, "type_code"),
 )
-
-
-def _register_values(rng: random.Random, n: int) -> list[int]:
-    """``n`` 16-bit register values from one of a few regimes seen on real devices."""
-    regime = rng.choice(["small", "mid", "random", "sequence", "sequence", "zeros"])
-    if regime == "small":
-        return [rng.randrange(0x100) for _ in range(n)]
-    if regime == "mid":
-        return [rng.randrange(0x03E8, 0x1000) for _ in range(n)]
-    if regime == "random":
-        return [rng.randrange(0x10000) for _ in range(n)]
-    if regime == "zeros":
-        return [0 if rng.random() < 0.8 else rng.randrange(0x10000) for _ in range(n)]
-    # Counters / simulated devices: a base (often unit * 1000) plus the register index.
-    base = rng.choice([rng.randrange(0x100), rng.randrange(1, 60) * 1000, rng.randrange(0xF000)])
-    step = rng.choice([1, 1, 1, 0, 2])
-    return [(base + i * step) & 0xFFFF for i in range(n)]
 
 
 def modbus_pcap_spans(adu: bytes, *, request: bool) -> tuple[tuple[int, int, str], ...] | None:
@@ -177,12 +168,12 @@ def modbus_pcap_frame(
         data = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 61)))
         pdu = struct.pack(">BB", fc, len(data)) + data
     elif fc in (3, 4):  # response: byte count + registers
-        regs = _register_values(rng, rng.randrange(1, 61))
+        regs = register_values(rng, rng.randrange(1, 61))
         pdu = struct.pack(f">BB{len(regs)}H", fc, 2 * len(regs), *regs)
     elif fc == 5:  # request and echo response are identical in shape
         pdu = struct.pack(">BHBB", fc, address, rng.choice([0xFF, 0x00]), 0)
     elif fc == 6:
-        pdu = struct.pack(">BHH", fc, address, _register_values(rng, 1)[0])
+        pdu = struct.pack(">BHH", fc, address, register_values(rng, 1)[0])
     elif kind == "response":  # 15 / 16: echo of address and quantity
         quantity = rng.randrange(1, 61) if fc == 16 else rng.randrange(1, 481)
         pdu = struct.pack(">BHH", fc, address, quantity)
@@ -191,7 +182,7 @@ def modbus_pcap_frame(
         data = bytes(rng.randrange(256) for _ in range((quantity + 7) // 8))
         pdu = struct.pack(">BHHB", fc, address, quantity, len(data)) + data
     else:  # 16 request
-        regs = _register_values(rng, rng.randrange(1, 61))
+        regs = register_values(rng, rng.randrange(1, 61))
         pdu = struct.pack(f">BHHB{len(regs)}H", fc, address, len(regs), 2 * len(regs), *regs)
     tid = rng.choice([rng.randrange(0x10000), rng.randrange(0x100), rng.randrange(0x10)])
     unit = rng.choice([rng.randrange(1, 248), rng.randrange(1, 11), 0xFF, 0, 1])
@@ -211,15 +202,6 @@ def modbus_pcap_style(n: int, seed: int = 0) -> list[LabelledFrame]:
     return [modbus_pcap_frame(rng) for _ in range(n)]
 
 
-def _crc16(data: bytes) -> int:
-    crc = 0xFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc
-
-
 def telemetry_frame(rng: random.Random) -> LabelledFrame:
     """One frame of the synthetic telemetry protocol with its field spans."""
     body = bytearray()
@@ -237,21 +219,39 @@ def telemetry_frame(rng: random.Random) -> LabelledFrame:
     head = b"\xaa\x55" + bytes([len(body) + 1, rng.randrange(256)])
     frame = head + bytes(body)
     spans.append((pos, pos + 2, "checksum"))
-    return LabelledFrame(frame + struct.pack("<H", _crc16(frame)), tuple(spans), "telemetry")
+    return LabelledFrame(frame + struct.pack("<H", crc16_modbus(frame)), tuple(spans), "telemetry")
+
+
+#: Messages per grammar when :func:`generate` makes ``procedural`` frames.
+PROCEDURAL_PER_GRAMMAR = 20
+
+
+def _procedural(n: int, seed: int) -> list[LabelledFrame]:
+    grammars = -(-n // PROCEDURAL_PER_GRAMMAR)
+    return procedural_frames(grammars, PROCEDURAL_PER_GRAMMAR, seed)[:n]
 
 
 def generate(protocol: str, n: int, seed: int = 0) -> list[LabelledFrame]:
-    """``n`` frames of ``protocol`` (``modbus``, ``modbus-pcap`` or ``telemetry``)."""
+    """``n`` frames of ``protocol``.
+
+    ``modbus``, ``modbus-pcap`` and ``telemetry`` as in the module docstring;
+    ``modbus-balanced`` is :func:`engine.datasets.modbus_balanced.modbus_balanced`;
+    ``procedural`` is :func:`engine.datasets.procedural.procedural_frames` with
+    :data:`PROCEDURAL_PER_GRAMMAR` messages per grammar.
+    """
     makers = {
         "modbus": modbus_frame,
         "modbus-pcap": modbus_pcap_frame,
         "telemetry": telemetry_frame,
     }
+    corpora = {"modbus-balanced": modbus_balanced, "procedural": _procedural}
+    if protocol in corpora:
+        return corpora[protocol](n, seed)
     try:
         make = makers[protocol]
     except KeyError:
         raise ValueError(
-            f"unknown synthetic protocol {protocol!r}; have {sorted(makers)}"
+            f"unknown synthetic protocol {protocol!r}; have {sorted([*makers, *corpora])}"
         ) from None
     rng = random.Random(seed)
     return [make(rng) for _ in range(n)]

@@ -213,7 +213,9 @@ def _print_fields(msg: bytes, fields: list) -> None:
 
 @dataset_app.command("synth")
 def synth(
-    protocol: str = typer.Option("modbus", help="modbus or telemetry"),
+    protocol: str = typer.Option(
+        "modbus", help="modbus, modbus-pcap, modbus-balanced, procedural or telemetry"
+    ),
     count: int = typer.Option(1000, "-n", min=1),
     seed: int = typer.Option(0),
     out: Path = typer.Option(..., "-o", help="Output JSON-lines file."),
