@@ -95,10 +95,11 @@ def main() -> None:
     parser.add_argument("--max-minutes", type=float, default=0, help="0: no time limit")
     parser.add_argument("--checkpoint-dir", type=Path)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train", type=Path, default=TRAIN, help="labelled training split (JSONL)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    pool = load_jsonl(TRAIN)
+    pool = load_jsonl(args.train)
     if args.max_messages or args.max_bytes:
         frames = sample_per_protocol(
             pool,
