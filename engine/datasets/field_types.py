@@ -66,3 +66,53 @@ def field_type(name: str) -> str | None:
         if pattern.search(name):
             return label
     return GENERIC_TYPE
+
+
+# scapy names its fields per layer ("qdcount", "transId", "chksum"); the corpus generator
+# (engine/datasets/scapy_corpus.py) passes them here as ``layer.snake_name``. These rules run
+# first and only for scapy names, so tshark names keep the mapping above; whatever they do not
+# match falls through to the tshark rules.
+_SCAPY_RULES: tuple[tuple[str, str], ...] = (
+    ("checksum", r"chksum|cksum|crc|checksum|(^|[._])(mac1|mac2|icv|auth_data)$"),
+    ("padding", r"(^|[._])(pad\w*|padding|res|rsvd|reserved\w*|spare|unused|mbz|z|res\d+)$"),
+    ("magic", r"proto_?id$|magic"),
+    ("length", r"(len|length|size)$"),
+    ("count", r"(count|cnt|_num|entries)$|(^|[._])(num|nb)_"),
+    (
+        "time",
+        r"time|interval|timeout|lifetime|uptime|secs|delay|dispersion"
+        r"|(^|[._])(ref|orig|recv|sent|poll|precision)$",
+    ),
+    (
+        "address",
+        r"addr|(^|[._])(hw|p)?(src|dst)$|(^|[._])(ip|mask|gateway|router|gaddr|tgt|lladdr|prefix\w*"
+        r"|bgp_id|area|backup|neighbors|virtual_ip|nexthop|next_hop|prefix_or_nh)$",
+    ),
+    (
+        "id",
+        r"(^|[._])(\w+_)?(id|ident|xid|trid|seq|sequence_id|session|teid|discriminator|index"
+        r"|vni|vrid|group|asn|my_as|iaid)$",
+    ),
+    (
+        "type_code",
+        r"(^|[._])(type|code|op|opcode|cmd|command|msg|msg_type|message_type|service_id"
+        r"|service_type|func_code|payload_type|pdu_type|exch_type|next_payload|subtype|datatype"
+        r"|qtype|qclass|rclass|atyp|vn|frame_id|service_identifier|option|sub_option)$",
+    ),
+    ("flags", r"flags|(^|[._])(opts?|options|status|sta|diag|capabilities)$"),
+    ("name", r"name|host|(^|[._])(userid|iface|vendor_string|hicp_command)$"),
+)
+_SCAPY_COMPILED = tuple((t, re.compile(p, re.IGNORECASE)) for t, p in _SCAPY_RULES)
+
+
+@cache
+def scapy_field_type(name: str) -> str:
+    """The type label for a scapy field named ``layer.snake_case_field`` (``dns.qdcount``).
+
+    scapy-specific rules first, then :func:`field_type`'s; never ``None`` (scapy has no
+    duplicate items to ignore).
+    """
+    for label, pattern in _SCAPY_COMPILED:
+        if pattern.search(name):
+            return label
+    return field_type(name) or GENERIC_TYPE

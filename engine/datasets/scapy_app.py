@@ -1,0 +1,270 @@
+"""scapy corpus builders: routing, tunnelling, industrial, IoT/automotive and application
+protocols (see :mod:`engine.datasets.scapy_net` for the conventions)."""
+
+from __future__ import annotations
+
+import random
+
+from scapy.contrib.bfd import BFD
+from scapy.contrib.bgp import BGPHeader, BGPKeepAlive, BGPOpen
+from scapy.contrib.cdp import (
+    CDPMsgDeviceID,
+    CDPMsgPlatform,
+    CDPMsgPortID,
+    CDPMsgSoftwareVersion,
+    CDPv2_HDR,
+)
+from scapy.contrib.eigrp import EIGRP, EIGRPParam, EIGRPSwVer
+from scapy.contrib.enipTCP import ENIPListIdentity, ENIPRegisterSession, ENIPTCP
+from scapy.contrib.gtp import GTP_U_Header, GTPEchoRequest, GTPHeader
+from scapy.contrib.igmp import IGMP
+from scapy.contrib.knx import HPAI, KNX, KNXSearchRequest
+from scapy.contrib.ldp import LDP, LDPHello
+from scapy.contrib.lldp import (
+    LLDPDUChassisID,
+    LLDPDUEndOfLLDPDU,
+    LLDPDUPortID,
+    LLDPDUSystemName,
+    LLDPDUTimeToLive,
+)
+from scapy.contrib.modbus import (
+    ModbusADURequest,
+    ModbusPDU01ReadCoilsRequest,
+    ModbusPDU03ReadHoldingRegistersRequest,
+    ModbusPDU06WriteSingleRegisterRequest,
+    ModbusPDU10WriteMultipleRegistersRequest,
+)
+from scapy.contrib.ospf import OSPF_Hdr, OSPF_Hello
+from scapy.contrib.pnio import ProfinetIO
+from scapy.contrib.pnio_dcp import ProfinetDCP
+from scapy.contrib.ripng import RIPng, RIPngEntry
+from scapy.contrib.rtr import RTRSerialQuery
+from scapy.contrib.socks import SOCKS, SOCKS4Request, SOCKS5Request
+from scapy.contrib.stun import STUN
+from scapy.contrib.tacacs import TacacsHeader
+from scapy.contrib.vqp import VQP, VQPEntry
+from scapy.contrib.wireguard import Wireguard, WireguardInitiation, WireguardTransport
+from scapy.contrib.automotive.doip import DoIP
+from scapy.contrib.automotive.someip import SOMEIP
+from scapy.contrib.ptp_v2 import PTP
+from scapy.layers.isakmp import ISAKMP, ISAKMP_payload_SA
+from scapy.layers.mobileip import MobileIP, MobileIPRRQ
+from scapy.layers.pptp import PPTPStartControlConnectionRequest
+from scapy.layers.skinny import Skinny
+from scapy.contrib.http2 import H2Frame, H2PingFrame, H2SettingsFrame, H2Setting
+from scapy.packet import Packet, Raw
+
+from engine.datasets.scapy_values import blob, hostname, ipv4, ipv6, mac, u, word
+
+
+def bgp(rng: random.Random) -> Packet:
+    """A BGP OPEN or KEEPALIVE."""
+    if rng.random() < 0.3:
+        return BGPKeepAlive()
+    return BGPHeader(type=1) / BGPOpen(
+        my_as=rng.randint(1, 65535), hold_time=rng.choice((90, 180)), bgp_id=ipv4(rng)
+    )
+
+
+def ospf(rng: random.Random) -> Packet:
+    """An OSPFv2 hello (IP protocol 89)."""
+    return OSPF_Hdr(src=ipv4(rng), area=ipv4(rng)) / OSPF_Hello(
+        mask="255.255.255.0", prio=rng.randint(0, 255), router=ipv4(rng), backup=ipv4(rng),
+        neighbors=[ipv4(rng) for _ in range(rng.randint(0, 3))],
+    )  # fmt: skip
+
+
+def lldp(rng: random.Random) -> Packet:
+    """An LLDPDU: chassis, port, TTL, system name, end (Ethernet payload)."""
+    return (
+        LLDPDUChassisID(subtype=4, id=mac(rng))
+        / LLDPDUPortID(subtype=5, id=f"eth{rng.randint(0, 48)}".encode())
+        / LLDPDUTimeToLive(ttl=rng.choice((120, 60, 30)))
+        / LLDPDUSystemName(system_name=hostname(rng).encode())
+        / LLDPDUEndOfLLDPDU()
+    )
+
+
+def cdp(rng: random.Random) -> Packet:
+    """A CDPv2 announcement (the LLC/SNAP payload)."""
+    return CDPv2_HDR(
+        ttl=180,
+        msg=[
+            CDPMsgDeviceID(val=word(rng).encode()),
+            CDPMsgSoftwareVersion(val=f"IOS {rng.randint(12, 17)}.{rng.randint(0, 9)}".encode()),
+            CDPMsgPlatform(val=rng.choice((b"cisco WS-C2960", b"cisco ISR4331"))),
+            CDPMsgPortID(iface=f"GigabitEthernet0/{rng.randint(0, 48)}".encode()),
+        ],
+    )
+
+
+def eigrp(rng: random.Random) -> Packet:
+    """An EIGRP hello (IP protocol 88)."""
+    return EIGRP(opcode=5, asn=rng.randint(1, 65535), seq=0, tlvlist=[EIGRPParam(), EIGRPSwVer()])
+
+
+def igmp(rng: random.Random) -> Packet:
+    """An IGMPv2 membership report or query (IP protocol 2)."""
+    return IGMP(type=rng.choice((0x11, 0x16, 0x17)), gaddr=f"239.{rng.randint(0, 255)}.1.1")
+
+
+def ripng(rng: random.Random) -> Packet:
+    """A RIPng response."""
+    pkt: Packet = RIPng(cmd=2)
+    for _ in range(rng.randint(1, 3)):
+        pkt /= RIPngEntry(prefix_or_nh=ipv6(rng), prefixlen=64, metric=rng.randint(1, 15))
+    return pkt
+
+
+def ldp(rng: random.Random) -> Packet:
+    """An LDP hello (UDP 646)."""
+    return LDP(id=ipv4(rng)) / LDPHello(id=u(rng, 32))
+
+
+def bfd(rng: random.Random) -> Packet:
+    """A BFD control packet."""
+    return BFD(
+        sta=rng.randint(0, 3), my_discriminator=u(rng, 32), your_discriminator=u(rng, 32),
+        min_tx_interval=rng.choice((50000, 300000, 1000000)),
+        min_rx_interval=rng.choice((50000, 300000, 1000000)),
+    )  # fmt: skip
+
+
+def isakmp(rng: random.Random) -> Packet:
+    """An ISAKMP main-mode header with an SA payload."""
+    return ISAKMP(init_cookie=rng.randbytes(8), exch_type=2) / ISAKMP_payload_SA()
+
+
+def gtp_c(rng: random.Random) -> Packet:
+    """A GTPv1-C echo request."""
+    return GTPHeader(seq=u(rng, 16), S=1) / GTPEchoRequest()
+
+
+def gtp_u(rng: random.Random) -> Packet:
+    """A GTPv1-U T-PDU header with an opaque user payload."""
+    return GTP_U_Header(teid=u(rng, 32)) / Raw(blob(rng, 20, 60))
+
+
+def pptp(rng: random.Random) -> Packet:
+    """A PPTP start-control-connection request."""
+    return PPTPStartControlConnectionRequest(
+        maximum_channels=rng.randint(1, 64), firmware_revision=u(rng, 16),
+        host_name=word(rng).encode(), vendor_string=b"scapy",
+    )  # fmt: skip
+
+
+def socks(rng: random.Random) -> Packet:
+    """A SOCKS4 or SOCKS5 connect request."""
+    if rng.random() < 0.5:
+        return SOCKS(vn=4) / SOCKS4Request(dstport=u(rng, 16), dst=ipv4(rng), userid=word(rng))
+    return SOCKS(vn=5) / SOCKS5Request(atyp=3, addr=hostname(rng), port=u(rng, 16))
+
+
+def stun(rng: random.Random) -> Packet:
+    """A STUN binding request."""
+    return STUN(stun_message_type=1, transaction_id=u(rng, 96))
+
+
+def tacacs(rng: random.Random) -> Packet:
+    """A TACACS+ header (unencrypted flag, so scapy does not obfuscate) with a body."""
+    return TacacsHeader(seq=1, flags=1, session_id=u(rng, 32), type=1) / Raw(blob(rng, 8, 32))
+
+
+def vqp(rng: random.Random) -> Packet:
+    """A VLAN query protocol request."""
+    return VQP(seq=u(rng, 32)) / VQPEntry(datatype=3073, data=ipv4(rng))
+
+
+def wireguard(rng: random.Random) -> Packet:
+    """A WireGuard handshake initiation or transport message."""
+    if rng.random() < 0.5:
+        return Wireguard(message_type=1) / WireguardInitiation(
+            sender_index=u(rng, 32), unencrypted_ephemeral=rng.randbytes(32),
+            encrypted_static=rng.randbytes(48), encrypted_timestamp=rng.randbytes(28),
+            mac1=rng.randbytes(16), mac2=bytes(16),
+        )  # fmt: skip
+    return Wireguard(message_type=4) / WireguardTransport(
+        receiver_index=u(rng, 32), counter=u(rng, 40), encrypted_encapsulated_packet=blob(rng, 16, 64)
+    )
+
+
+def rtr(rng: random.Random) -> Packet:
+    """An RPKI-RTR serial query."""
+    return RTRSerialQuery(session_id=u(rng, 16), serial_number=u(rng, 32))
+
+
+def mobileip(rng: random.Random) -> Packet:
+    """A Mobile IP registration request."""
+    return MobileIP(type=1) / MobileIPRRQ(
+        homeaddr=ipv4(rng), haaddr=ipv4(rng), coaddr=ipv4(rng), id=u(rng, 64),
+        lifetime=rng.randint(60, 1800),
+    )  # fmt: skip
+
+
+def skinny(rng: random.Random) -> Packet:
+    """A Skinny (SCCP) keepalive-style message."""
+    return Skinny(msg=rng.choice((0x0000, 0x0100, 0x0001)), res=0) / Raw(blob(rng, 0, 16))
+
+
+def http2(rng: random.Random) -> Packet:
+    """An HTTP/2 SETTINGS or PING frame."""
+    if rng.random() < 0.5:
+        settings = [H2Setting(id=rng.randint(1, 6), value=u(rng, 16)) for _ in range(2)]
+        return H2Frame() / H2SettingsFrame(settings=settings)
+    return H2Frame(flags=set()) / H2PingFrame(opaque=u(rng, 64))
+
+
+def modbus(rng: random.Random) -> Packet:
+    """A Modbus/TCP request (FC 1, 3, 6 or 16)."""
+    kind = rng.randrange(4)
+    pdu: Packet
+    if kind == 0:
+        pdu = ModbusPDU01ReadCoilsRequest(startAddr=u(rng, 16), quantity=rng.randint(1, 2000))
+    elif kind == 1:
+        pdu = ModbusPDU03ReadHoldingRegistersRequest(startAddr=u(rng, 16), quantity=rng.randint(1, 125))
+    elif kind == 2:
+        pdu = ModbusPDU06WriteSingleRegisterRequest(registerAddr=u(rng, 16), registerValue=u(rng, 16))
+    else:
+        values = [u(rng, 16) for _ in range(rng.randint(1, 8))]
+        pdu = ModbusPDU10WriteMultipleRegistersRequest(startAddr=u(rng, 16), outputsValue=values)
+    return ModbusADURequest(transId=u(rng, 16), unitId=rng.randint(0, 247)) / pdu
+
+
+def enip(rng: random.Random) -> Packet:
+    """An EtherNet/IP encapsulation command (register session or list identity)."""
+    if rng.random() < 0.5:
+        return ENIPTCP(commandId=0x65, senderContext=u(rng, 64)) / ENIPRegisterSession()
+    return ENIPTCP(commandId=0x63, senderContext=u(rng, 64)) / ENIPListIdentity()
+
+
+def pnio_dcp(rng: random.Random) -> Packet:
+    """A PROFINET DCP identify-all request (Ethernet type 0x8892)."""
+    return ProfinetIO(frameID=0xFEFE) / ProfinetDCP(
+        service_id=5, service_type=0, xid=u(rng, 32), option=0xFF, sub_option=0xFF,
+        dcp_data_length=4,
+    )  # fmt: skip
+
+
+def knx(rng: random.Random) -> Packet:
+    """A KNXnet/IP search request."""
+    return KNX() / KNXSearchRequest(discovery_endpoint=HPAI(ip_address=ipv4(rng), port=3671))
+
+
+def someip(rng: random.Random) -> Packet:
+    """A SOME/IP request with a payload."""
+    return SOMEIP(
+        srv_id=u(rng, 16), sub_id=u(rng, 15), client_id=u(rng, 16), session_id=u(rng, 16),
+        msg_type=0, retcode=0,
+    ) / Raw(blob(rng, 0, 24))  # fmt: skip
+
+
+def doip(rng: random.Random) -> Packet:
+    """A DoIP vehicle identification or routing activation request."""
+    if rng.random() < 0.5:
+        return DoIP(payload_type=0x0001)
+    return DoIP(payload_type=0x0005, source_address=u(rng, 16), activation_type=0)
+
+
+def ptp(rng: random.Random) -> Packet:
+    """A PTPv2 sync message."""
+    return PTP(messageType=0, sequenceId=u(rng, 16), clockIdentity=u(rng, 64))
