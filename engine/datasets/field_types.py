@@ -77,6 +77,7 @@ _SCAPY_RULES: tuple[tuple[str, str], ...] = (
     ("padding", r"(^|[._])(pad\w*|padding|res|rsvd|reserved\w*|spare|unused|mbz|z|res\d+)$"),
     ("magic", r"proto_?id$|magic"),
     ("length", r"(len|length|size)$"),
+    ("type_code", r"(^|[._])(command_id|option_type|message_type)$"),
     ("count", r"(count|cnt|_num|entries)$|(^|[._])(num|nb)_"),
     (
         "time",
@@ -86,7 +87,8 @@ _SCAPY_RULES: tuple[tuple[str, str], ...] = (
     (
         "address",
         r"addr|(^|[._])(hw|p)?(src|dst)$|(^|[._])(ip|mask|gateway|router|gaddr|tgt|lladdr|prefix\w*"
-        r"|bgp_id|area|backup|neighbors|virtual_ip|nexthop|next_hop|prefix_or_nh)$",
+        r"|bgp_id|area|backup|neighbors|virtual_ip|nexthop|next_hop|prefix_or_nh|server_id"
+        r"|subnet_mask|name_server)$",
     ),
     (
         "id",

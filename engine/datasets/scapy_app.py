@@ -15,7 +15,7 @@ from scapy.contrib.cdp import (
     CDPv2_HDR,
 )
 from scapy.contrib.eigrp import EIGRP, EIGRPParam, EIGRPSwVer
-from scapy.contrib.enipTCP import ENIPListIdentity, ENIPRegisterSession, ENIPTCP
+from scapy.contrib.enipTCP import ENIPTCP, ENIPRegisterSession
 from scapy.contrib.gtp import GTP_U_Header, GTPEchoRequest, GTPHeader
 from scapy.contrib.igmp import IGMP
 from scapy.contrib.knx import HPAI, KNX, KNXSearchRequest
@@ -231,10 +231,11 @@ def modbus(rng: random.Random) -> Packet:
 
 
 def enip(rng: random.Random) -> Packet:
-    """An EtherNet/IP encapsulation command (register session or list identity)."""
+    """An EtherNet/IP encapsulation request (register session, list identity/services)."""
+    # length=None: scapy's default 0 would not be replaced by the payload length.
     if rng.random() < 0.5:
-        return ENIPTCP(commandId=0x65, senderContext=u(rng, 64)) / ENIPRegisterSession()
-    return ENIPTCP(commandId=0x63, senderContext=u(rng, 64)) / ENIPListIdentity()
+        return ENIPTCP(commandId=0x65, length=None, senderContext=u(rng, 64)) / ENIPRegisterSession()
+    return ENIPTCP(commandId=rng.choice((0x63, 0x04)), length=None, senderContext=u(rng, 64))
 
 
 def pnio_dcp(rng: random.Random) -> Packet:

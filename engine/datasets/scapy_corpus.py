@@ -29,6 +29,7 @@ from scapy.fields import (
     SourceIPField,
     UTCTimeField,
 )
+from scapy.layers.dhcp import DHCPOptionsField
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import LLC, SNAP, Ether
@@ -185,8 +186,8 @@ def span_type(span: FieldSpan) -> str:
     if fld is None:
         return "flags"
     name = f"{span.layer.lower()}.{_CAMEL.sub('_', span.name).lower()}"
-    if scapy_field_type(name) == "checksum":
-        return "checksum"
+    if scapy_field_type(name) == "checksum" or isinstance(fld, DHCPOptionsField):
+        return scapy_field_type(name)
     if isinstance(fld, _ADDRESS_FIELDS):
         return "address"
     if isinstance(fld, FieldLenField) and getattr(fld, "count_of", None):
@@ -233,8 +234,14 @@ def scapy_sample(protocol: str, rng: random.Random) -> ScapySample:
     message_pkt = spec.build(rng)
     _check_allowed(protocol, message_pkt)
     lower = spec.carrier.layers(rng)
-    wire = bytes(lower / message_pkt)
-    offset = len(bytes(lower))
+    full = lower / message_pkt
+    wire = bytes(full)
+    # The lower layers' length is taken from the built frame: some messages change them
+    # (scapy's IGMP adds the Router Alert option to its IP header).
+    top: Packet = full
+    for _ in lower.layers():
+        top = top.payload
+    offset = len(wire) - len(bytes(top))
     message = wire[offset:]
     spans = field_spans(message, type(message_pkt))
     pieces = [Piece(s.start, s.end, span_type(s)) for s in spans if s.end > s.start]

@@ -8,8 +8,11 @@ built again one field at a time and the growth of the buffer gives each field's 
   byte boundary) become ONE span over their bytes, as the pcap policy folds tshark's bit-fields
   into their parent; the span is named by the member with most bits if it holds >= 3/4 of them
   (a 31-bit stream id behind a reserved bit), else it is a ``flags`` group;
-* ``PacketField`` / ``PacketListField`` values are walked recursively (with their own payloads);
-  a nested walk that does not rebuild the same bytes falls back to one span for the field;
+* ``PacketField`` / ``PacketLenField`` / ``PacketListField`` values are walked recursively (with
+  their own payloads); a nested walk that does not rebuild the same bytes falls back to one span
+  for the field;
+* DHCP's options (one scapy field) are split into code, length and value per option, as tshark
+  shows them;
 * zero-width fields (absent conditional fields, empty lists) give no span.
 
 The walk is checked: the layers' rebuilt bytes must equal the message, else
@@ -22,7 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from scapy.fields import ConditionalField, MultipleTypeField, PacketField, PacketListField
+from scapy.fields import ConditionalField, MultipleTypeField, _PacketField
+from scapy.layers.dhcp import DHCPOptions, DHCPOptionsField
 from scapy.packet import NoPayload, Packet, Raw
 
 from engine.errors import DatasetError
@@ -92,6 +96,29 @@ def _nested(value: Any, base: int, expected: bytes) -> list[FieldSpan] | None:
     return spans
 
 
+def _dhcp_options(data: bytes, base: int, layer: str, fld: Any) -> list[FieldSpan]:
+    """DHCP options as tshark shows them: code, length and value of each option, one byte for
+    pad (0) and end (255). The value is named after scapy's option name (``lease_time``)."""
+    out: list[FieldSpan] = []
+    i = 0
+    while i < len(data):
+        code = data[i]
+        if code in (0, 255) or i + 1 >= len(data):
+            out.append(FieldSpan(base + i, base + i + 1, layer, "option_type", fld))
+            i += 1
+            continue
+        size = data[i + 1]
+        spec = DHCPOptions.get(code, "value")
+        opt = spec if isinstance(spec, str) else getattr(spec, "name", "value")
+        out.append(FieldSpan(base + i, base + i + 1, layer, "option_type", fld))
+        out.append(FieldSpan(base + i + 1, base + i + 2, layer, "option_len", fld))
+        end = min(i + 2 + size, len(data))
+        if end > i + 2:
+            out.append(FieldSpan(base + i + 2, base + end, layer, opt.replace("-", "_"), fld))
+        i = end
+    return out
+
+
 def _group_span(members: list[tuple[str, int, Any]], start: int, end: int, layer: str) -> FieldSpan:
     names = tuple(m[0] for m in members)
     if len(members) == 1:
@@ -127,11 +154,14 @@ def _walk_layer(layer: Packet, base: int) -> tuple[list[FieldSpan], bytes]:
         if len(buf) == before:
             continue
         start, end = base + before, base + len(buf)
-        if isinstance(concrete, PacketField | PacketListField):
+        if isinstance(concrete, _PacketField):
             sub = _nested(val, start, buf[before:])
             if sub is not None:
                 spans += sub
                 continue
+        if isinstance(concrete, DHCPOptionsField):
+            spans += _dhcp_options(buf[before:], start, name, concrete)
+            continue
         spans.append(FieldSpan(start, end, name, f.name, concrete))
     if not isinstance(buf, bytes):
         raise ScapyWalkError(f"{name}: bit-fields end inside a byte")
