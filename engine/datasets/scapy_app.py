@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 
+from scapy.contrib.automotive.doip import DoIP
+from scapy.contrib.automotive.someip import SOMEIP
 from scapy.contrib.bfd import BFD
 from scapy.contrib.bgp import BGPHeader, BGPKeepAlive, BGPOpen
 from scapy.contrib.cdp import (
@@ -17,7 +19,7 @@ from scapy.contrib.cdp import (
 from scapy.contrib.eigrp import EIGRP, EIGRPParam, EIGRPSwVer
 from scapy.contrib.enipTCP import ENIPTCP, ENIPRegisterSession
 from scapy.contrib.gtp import GTP_U_Header, GTPEchoRequest, GTPHeader
-from scapy.contrib.igmp import IGMP
+from scapy.contrib.http2 import H2Frame, H2PingFrame, H2Setting, H2SettingsFrame
 from scapy.contrib.knx import HPAI, KNX, KNXSearchRequest
 from scapy.contrib.ldp import LDP, LDPHello
 from scapy.contrib.lldp import (
@@ -37,6 +39,7 @@ from scapy.contrib.modbus import (
 from scapy.contrib.ospf import OSPF_Hdr, OSPF_Hello
 from scapy.contrib.pnio import ProfinetIO
 from scapy.contrib.pnio_dcp import ProfinetDCP
+from scapy.contrib.ptp_v2 import PTP
 from scapy.contrib.ripng import RIPng, RIPngEntry
 from scapy.contrib.rtr import RTRSerialQuery
 from scapy.contrib.socks import SOCKS, SOCKS4Request, SOCKS5Request
@@ -44,14 +47,11 @@ from scapy.contrib.stun import STUN
 from scapy.contrib.tacacs import TacacsHeader
 from scapy.contrib.vqp import VQP, VQPEntry
 from scapy.contrib.wireguard import Wireguard, WireguardInitiation, WireguardTransport
-from scapy.contrib.automotive.doip import DoIP
-from scapy.contrib.automotive.someip import SOMEIP
-from scapy.contrib.ptp_v2 import PTP
+from scapy.layers.igmp import IGMP
 from scapy.layers.isakmp import ISAKMP, ISAKMP_payload_SA
 from scapy.layers.mobileip import MobileIP, MobileIPRRQ
 from scapy.layers.pptp import PPTPStartControlConnectionRequest
 from scapy.layers.skinny import Skinny
-from scapy.contrib.http2 import H2Frame, H2PingFrame, H2SettingsFrame, H2Setting
 from scapy.packet import Packet, Raw
 
 from engine.datasets.scapy_values import blob, hostname, ipv4, ipv6, mac, u, word
@@ -184,7 +184,9 @@ def wireguard(rng: random.Random) -> Packet:
             mac1=rng.randbytes(16), mac2=bytes(16),
         )  # fmt: skip
     return Wireguard(message_type=4) / WireguardTransport(
-        receiver_index=u(rng, 32), counter=u(rng, 40), encrypted_encapsulated_packet=blob(rng, 16, 64)
+        receiver_index=u(rng, 32),
+        counter=u(rng, 40),
+        encrypted_encapsulated_packet=blob(rng, 16, 64),
     )
 
 
@@ -221,9 +223,13 @@ def modbus(rng: random.Random) -> Packet:
     if kind == 0:
         pdu = ModbusPDU01ReadCoilsRequest(startAddr=u(rng, 16), quantity=rng.randint(1, 2000))
     elif kind == 1:
-        pdu = ModbusPDU03ReadHoldingRegistersRequest(startAddr=u(rng, 16), quantity=rng.randint(1, 125))
+        pdu = ModbusPDU03ReadHoldingRegistersRequest(
+            startAddr=u(rng, 16), quantity=rng.randint(1, 125)
+        )
     elif kind == 2:
-        pdu = ModbusPDU06WriteSingleRegisterRequest(registerAddr=u(rng, 16), registerValue=u(rng, 16))
+        pdu = ModbusPDU06WriteSingleRegisterRequest(
+            registerAddr=u(rng, 16), registerValue=u(rng, 16)
+        )
     else:
         values = [u(rng, 16) for _ in range(rng.randint(1, 8))]
         pdu = ModbusPDU10WriteMultipleRegistersRequest(startAddr=u(rng, 16), outputsValue=values)
@@ -234,7 +240,9 @@ def enip(rng: random.Random) -> Packet:
     """An EtherNet/IP encapsulation request (register session, list identity/services)."""
     # length=None: scapy's default 0 would not be replaced by the payload length.
     if rng.random() < 0.5:
-        return ENIPTCP(commandId=0x65, length=None, senderContext=u(rng, 64)) / ENIPRegisterSession()
+        return (
+            ENIPTCP(commandId=0x65, length=None, senderContext=u(rng, 64)) / ENIPRegisterSession()
+        )
     return ENIPTCP(commandId=rng.choice((0x63, 0x04)), length=None, senderContext=u(rng, 64))
 
 

@@ -102,7 +102,9 @@ def compare(ours: LabelledFrame, theirs: LabelledFrame, into: Agreement) -> None
     into.bytes += n
 
 
-def _tshark_frame(sample: ScapySample, packet_frames: list[LabelledFrame | str]) -> LabelledFrame | str:
+def _tshark_frame(
+    sample: ScapySample, packet_frames: list[LabelledFrame | str]
+) -> LabelledFrame | str:
     if not packet_frames:
         return "not_found"
     first = packet_frames[0]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from scapy.fields import (
     FieldLenField,
+    FieldListField,
     IP6Field,
     IPField,
     LenField,
@@ -56,6 +57,9 @@ DENIED_MODULES = (
     "scapy.contrib.s7",
     "scapy.contrib.bacnet",
 )
+#: Their well-known ports (S7 102, BACnet 47808, IEC 104 2404, MQTT 1883/8883, CoAP 5683/5684):
+#: no carrier uses them, so no capture of the corpus is dissected as one of them.
+RESERVED_PORTS = frozenset({102, 47808, 2404, 1883, 8883, 5683, 5684})
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +169,11 @@ SCAPY_PROTOCOLS: dict[str, ScapyProtocol] = {
     "doip": _p("iot", app.doip, "tcp", 13400, "doip"),
 }
 assert not DENYLIST & SCAPY_PROTOCOLS.keys()
+assert not any(
+    p.carrier.value in RESERVED_PORTS
+    for p in SCAPY_PROTOCOLS.values()
+    if p.carrier.kind in ("udp", "tcp")
+)
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _ADDRESS_FIELDS = (IPField, IP6Field, MACField, SourceIPField)
@@ -188,6 +197,8 @@ def span_type(span: FieldSpan) -> str:
     name = f"{span.layer.lower()}.{_CAMEL.sub('_', span.name).lower()}"
     if scapy_field_type(name) == "checksum" or isinstance(fld, DHCPOptionsField):
         return scapy_field_type(name)
+    if isinstance(fld, FieldListField):
+        fld = fld.field  # one span per element: the element's class decides
     if isinstance(fld, _ADDRESS_FIELDS):
         return "address"
     if isinstance(fld, FieldLenField) and getattr(fld, "count_of", None):
@@ -199,7 +210,13 @@ def span_type(span: FieldSpan) -> str:
     return scapy_field_type(name)
 
 
-def _check_allowed(protocol: str, pkt: Packet) -> None:
+def check_allowed(protocol: str, pkt: Packet) -> None:
+    """Refuse a reserved protocol name or a message with a layer from a reserved module.
+
+    Raises:
+        DatasetError: ``protocol`` is in :data:`DENYLIST` or a layer of ``pkt`` comes from
+            :data:`DENIED_MODULES`.
+    """
     if protocol.lower() in DENYLIST:
         raise DatasetError(f"{protocol} is reserved for evaluation and is never generated")
     layer: Packet | None = pkt
@@ -232,7 +249,7 @@ def scapy_sample(protocol: str, rng: random.Random) -> ScapySample:
     if spec is None:
         raise DatasetError(f"unknown scapy protocol {protocol!r}")
     message_pkt = spec.build(rng)
-    _check_allowed(protocol, message_pkt)
+    check_allowed(protocol, message_pkt)
     lower = spec.carrier.layers(rng)
     full = lower / message_pkt
     wire = bytes(full)

@@ -11,6 +11,7 @@ import random
 
 from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.dhcp6 import (
+    DUID_LLT,
     DHCP6_Advertise,
     DHCP6_Request,
     DHCP6_Solicit,
@@ -18,7 +19,6 @@ from scapy.layers.dhcp6 import (
     DHCP6OptElapsedTime,
     DHCP6OptIA_NA,
     DHCP6OptServerId,
-    DUID_LLT,
 )
 from scapy.layers.dns import DNS, DNSQR, DNSRR
 from scapy.layers.hsrp import HSRP
@@ -46,7 +46,7 @@ def _dns_message(rng: random.Random) -> DNS:
     name = hostname(rng)
     qtype = rng.choice(_QTYPES[:2])
     response = rng.random() < 0.5
-    answers = None
+    answers: list[Packet] = []
     if response:
         answers = [
             DNSRR(rrname=name, type="A", ttl=rng.randint(30, 86400), rdata=ipv4(rng))
@@ -135,8 +135,10 @@ def dhcpv6(rng: random.Random) -> Packet:
     pkt = cls(trid=u(rng, 24)) / DHCP6OptClientId(duid=duid)
     if cls is not DHCP6_Solicit:
         pkt /= DHCP6OptServerId(duid=DUID_LLT(lladdr=mac(rng), timeval=u(rng, 32)))
-    return pkt / DHCP6OptElapsedTime(elapsedtime=rng.randint(0, 500)) / DHCP6OptIA_NA(
-        iaid=u(rng, 32), T1=rng.randint(0, 3600), T2=rng.randint(3600, 7200)
+    return (
+        pkt
+        / DHCP6OptElapsedTime(elapsedtime=rng.randint(0, 500))
+        / DHCP6OptIA_NA(iaid=u(rng, 32), T1=rng.randint(0, 3600), T2=rng.randint(3600, 7200))
     )
 
 
@@ -144,7 +146,9 @@ def tftp(rng: random.Random) -> Packet:
     """A TFTP read/write request, data block or ack."""
     kind = rng.randrange(4)
     if kind == 0:
-        return TFTP() / TFTP_RRQ(filename=f"{word(rng)}.bin", mode=rng.choice(("octet", "netascii")))
+        return TFTP() / TFTP_RRQ(
+            filename=f"{word(rng)}.bin", mode=rng.choice(("octet", "netascii"))
+        )
     if kind == 1:
         return TFTP() / TFTP_WRQ(filename=f"{word(rng)}.cfg", mode="octet")
     if kind == 2:

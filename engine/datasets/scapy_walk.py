@@ -11,6 +11,7 @@ built again one field at a time and the growth of the buffer gives each field's 
 * ``PacketField`` / ``PacketLenField`` / ``PacketListField`` values are walked recursively (with
   their own payloads); a nested walk that does not rebuild the same bytes falls back to one span
   for the field;
+* ``FieldListField`` elements (register values, neighbour addresses) get one span each;
 * DHCP's options (one scapy field) are split into code, length and value per option, as tshark
   shows them;
 * zero-width fields (absent conditional fields, empty lists) give no span.
@@ -25,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from scapy.fields import ConditionalField, MultipleTypeField, _PacketField
+from scapy.fields import ConditionalField, FieldListField, MultipleTypeField, _PacketField
 from scapy.layers.dhcp import DHCPOptions, DHCPOptionsField
 from scapy.packet import NoPayload, Packet, Raw
 
@@ -96,6 +97,23 @@ def _nested(value: Any, base: int, expected: bytes) -> list[FieldSpan] | None:
     return spans
 
 
+def _list_items(
+    layer: Packet, fld: Any, values: list[Any], base: int, expected: bytes
+) -> list[FieldSpan] | None:
+    """One span per element of a ``FieldListField`` (tshark shows list items one by one)."""
+    out: list[FieldSpan] = []
+    pos = 0
+    for v in values:
+        raw = fld.field.addfield(layer, b"", v)
+        if not isinstance(raw, bytes) or not raw:
+            return None
+        out.append(
+            FieldSpan(base + pos, base + pos + len(raw), type(layer).__name__, fld.name, fld)
+        )
+        pos += len(raw)
+    return out if pos == len(expected) else None
+
+
 def _dhcp_options(data: bytes, base: int, layer: str, fld: Any) -> list[FieldSpan]:
     """DHCP options as tshark shows them: code, length and value of each option, one byte for
     pad (0) and end (255). The value is named after scapy's option name (``lease_time``)."""
@@ -159,6 +177,11 @@ def _walk_layer(layer: Packet, base: int) -> tuple[list[FieldSpan], bytes]:
             if sub is not None:
                 spans += sub
                 continue
+        if isinstance(concrete, FieldListField) and isinstance(val, list):
+            sub = _list_items(layer, concrete, val, start, buf[before:])
+            if sub is not None:
+                spans += sub
+                continue
         if isinstance(concrete, DHCPOptionsField):
             spans += _dhcp_options(buf[before:], start, name, concrete)
             continue
@@ -173,12 +196,12 @@ def _merge_flag_groups(spans: list[FieldSpan]) -> list[FieldSpan]:
     out: list[FieldSpan] = []
     for s in spans:
         prev = out[-1] if out else None
-        if prev and prev.field is None and s.field is None and prev.bits and s.bits:
-            if prev.end == s.start:
-                out[-1] = FieldSpan(
-                    prev.start, s.end, s.layer, f"{prev.name}+{s.name}", None, prev.bits + s.bits
-                )
-                continue
+        groups = prev and prev.field is None and s.field is None and prev.bits and s.bits
+        if prev and groups and prev.end == s.start:
+            out[-1] = FieldSpan(
+                prev.start, s.end, s.layer, f"{prev.name}+{s.name}", None, prev.bits + s.bits
+            )
+            continue
         out.append(s)
     return out
 
