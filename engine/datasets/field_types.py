@@ -73,9 +73,9 @@ def field_type(name: str) -> str | None:
 # first and only for scapy names, so tshark names keep the mapping above; whatever they do not
 # match falls through to the tshark rules.
 _SCAPY_RULES: tuple[tuple[str, str], ...] = (
-    ("checksum", r"chksum|cksum|crc|checksum|(^|[._])(mac1|mac2|icv|auth_data)$"),
+    ("checksum", r"chksum|cksum|crc|checksum|signature$|(^|[._])(mac1|mac2|icv|auth_data)$"),
     ("padding", r"(^|[._])(pad\w*|padding|res|rsvd|reserved\w*|spare|unused|mbz|z|res\d+)$"),
-    ("magic", r"proto_?id$|magic"),
+    ("magic", r"proto_?id$|magic|^smb\w*\.start$"),
     ("length", r"(len|length|size)$"),
     ("type_code", r"(^|[._])(command_id|option_type|message_type)$"),
     ("count", r"(count|cnt|_num|entries)$|(^|[._])(num|nb)_"),

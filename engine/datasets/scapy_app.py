@@ -52,6 +52,14 @@ from scapy.layers.isakmp import ISAKMP, ISAKMP_payload_SA
 from scapy.layers.mobileip import MobileIP, MobileIPRRQ
 from scapy.layers.pptp import PPTPStartControlConnectionRequest
 from scapy.layers.skinny import Skinny
+from scapy.contrib.ethercat import EtherCat, EtherCatAPRD
+from scapy.contrib.gtp_v2 import GTPHeader as GTPv2Header
+from scapy.contrib.gtp_v2 import GTPV2EchoRequest, IE_RecoveryRestart
+from scapy.contrib.ikev2 import IKEv2, IKEv2_Nonce
+from scapy.contrib.openflow import OFPTEchoRequest, OFPTFeaturesRequest, OFPTHello
+from scapy.contrib.pfcp import PFCP, IE_RecoveryTimeStamp, PFCPHeartbeatRequest
+from scapy.layers.netbios import NBTSession
+from scapy.layers.smb import SMB_Dialect, SMB_Header, SMBNegotiate_Request
 from scapy.packet import Packet, Raw
 
 from engine.datasets.scapy_values import blob, hostname, ipv4, ipv6, mac, u, word
@@ -277,3 +285,48 @@ def doip(rng: random.Random) -> Packet:
 def ptp(rng: random.Random) -> Packet:
     """A PTPv2 sync message."""
     return PTP(messageType=0, sequenceId=u(rng, 16), clockIdentity=u(rng, 64))
+
+
+def smb(rng: random.Random) -> Packet:
+    """An SMB1 negotiate request in its NetBIOS session header (TCP 445)."""
+    dialects = [b"PC NETWORK PROGRAM 1.0", b"LANMAN1.0", b"NT LM 0.12", b"SMB 2.002", b"SMB 2.???"]
+    chosen = rng.sample(dialects, rng.randint(1, len(dialects)))
+    return (
+        NBTSession()
+        / SMB_Header(PIDLow=u(rng, 16), MID=u(rng, 16), TID=u(rng, 16))
+        / SMBNegotiate_Request(Dialects=[SMB_Dialect(DialectString=d) for d in chosen])
+    )
+
+
+def openflow(rng: random.Random) -> Packet:
+    """An OpenFlow 1.0 hello, echo request or features request."""
+    cls = rng.choice((OFPTHello, OFPTEchoRequest, OFPTFeaturesRequest))
+    return cls(xid=u(rng, 32))
+
+
+def pfcp(rng: random.Random) -> Packet:
+    """A PFCP heartbeat request with a recovery time stamp."""
+    return PFCP(seq=u(rng, 24)) / PFCPHeartbeatRequest(
+        IE_list=[IE_RecoveryTimeStamp(timestamp=u(rng, 32))]
+    )
+
+
+def ikev2(rng: random.Random) -> Packet:
+    """An IKEv2 IKE_SA_INIT header with a nonce payload."""
+    return IKEv2(init_SPI=rng.randbytes(8), exch_type=34, flags="Initiator", next_payload=40) / (
+        IKEv2_Nonce(nonce=rng.randbytes(rng.choice((16, 32))))
+    )
+
+
+def gtpv2(rng: random.Random) -> Packet:
+    """A GTPv2-C echo request with the recovery IE."""
+    return GTPv2Header(gtp_type=1, P=0, seq=u(rng, 24)) / GTPV2EchoRequest(
+        IE_list=[IE_RecoveryRestart(restart_counter=u(rng, 8))]
+    )
+
+
+def ethercat(rng: random.Random) -> Packet:
+    """An EtherCAT frame with one auto-increment read datagram (EtherType 0x88a4)."""
+    return EtherCat() / EtherCatAPRD(
+        adp=u(rng, 16), ado=u(rng, 16), irq=0, data=[0] * rng.randint(1, 8), wkc=u(rng, 8)
+    )

@@ -39,7 +39,7 @@ from scapy.packet import Packet
 from engine.datasets import scapy_app as app
 from engine.datasets import scapy_net as net
 from engine.datasets.field_types import scapy_field_type
-from engine.datasets.scapy_values import ipv4, ipv6, mac
+from engine.datasets.scapy_values import ipv4, ipv6, jitter, mac
 from engine.datasets.scapy_walk import FieldSpan, ScapyWalkError, field_spans
 from engine.datasets.tiling import Piece, tile
 from engine.detection.dataset import LabelledFrame
@@ -167,6 +167,12 @@ SCAPY_PROTOCOLS: dict[str, ScapyProtocol] = {
     "ptp": _p("industrial", app.ptp, "udp", 319, "ptp"),
     "someip": _p("iot", app.someip, "udp", 30490),
     "doip": _p("iot", app.doip, "tcp", 13400, "doip"),
+    "smb": _p("application", app.smb, "tcp", 445, "nbss", "smb"),
+    "openflow": _p("network", app.openflow, "tcp", 6653, "openflow_v1"),
+    "pfcp": _p("tunnel", app.pfcp, "udp", 8805, "pfcp"),
+    "ikev2": _p("tunnel", app.ikev2, "udp", 500, "isakmp"),
+    "gtpv2": _p("tunnel", app.gtpv2, "udp", 2123, "gtpv2"),
+    "ethercat": _p("industrial", app.ethercat, "ether", 0x88A4, "ecatf", "ecat"),
 }
 assert not DENYLIST & SCAPY_PROTOCOLS.keys()
 assert not any(
@@ -250,6 +256,7 @@ def scapy_sample(protocol: str, rng: random.Random) -> ScapySample:
         raise DatasetError(f"unknown scapy protocol {protocol!r}")
     message_pkt = spec.build(rng)
     check_allowed(protocol, message_pkt)
+    jitter(message_pkt, rng)
     lower = spec.carrier.layers(rng)
     full = lower / message_pkt
     wire = bytes(full)

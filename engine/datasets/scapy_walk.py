@@ -6,12 +6,14 @@ built again one field at a time and the growth of the buffer gives each field's 
 
 * bit-fields that share bytes (scapy passes a ``(bytes, bits, value)`` tuple between them until a
   byte boundary) become ONE span over their bytes, as the pcap policy folds tshark's bit-fields
-  into their parent; the span is named by the member with most bits if it holds >= 3/4 of them
-  (a 31-bit stream id behind a reserved bit), else it is a ``flags`` group;
+  into their parent; the span is named by the member with most bits if it holds >= 2/3 of them
+  (a 31-bit stream id behind a reserved bit, NetBIOS's 17-bit length), else it is a ``flags``
+  group;
 * ``PacketField`` / ``PacketLenField`` / ``PacketListField`` values are walked recursively (with
   their own payloads); a nested walk that does not rebuild the same bytes falls back to one span
   for the field;
-* ``FieldListField`` elements (register values, neighbour addresses) get one span each;
+* ``FieldListField`` elements wider than a byte (register values, neighbour addresses) get one
+  span each; byte lists stay one block;
 * DHCP's options (one scapy field) are split into code, length and value per option, as tshark
   shows them;
 * zero-width fields (absent conditional fields, empty lists) give no span.
@@ -97,6 +99,11 @@ def _nested(value: Any, base: int, expected: bytes) -> list[FieldSpan] | None:
     return spans
 
 
+def _wide(fld: Any) -> bool:
+    """A list of multi-byte items (registers, addresses); byte lists stay one data block."""
+    return int(getattr(fld.field, "sz", 1)) > 1
+
+
 def _list_items(
     layer: Packet, fld: Any, values: list[Any], base: int, expected: bytes
 ) -> list[FieldSpan] | None:
@@ -142,7 +149,7 @@ def _group_span(members: list[tuple[str, int, Any]], start: int, end: int, layer
     if len(members) == 1:
         return FieldSpan(start, end, layer, names[0], members[0][2], names)
     widest = max(members, key=lambda m: m[1])
-    if widest[1] * 4 >= 3 * sum(m[1] for m in members):
+    if widest[1] * 3 >= 2 * sum(m[1] for m in members):
         return FieldSpan(start, end, layer, widest[0], widest[2], names)
     return FieldSpan(start, end, layer, "+".join(names), None, names)
 
@@ -177,7 +184,7 @@ def _walk_layer(layer: Packet, base: int) -> tuple[list[FieldSpan], bytes]:
             if sub is not None:
                 spans += sub
                 continue
-        if isinstance(concrete, FieldListField) and isinstance(val, list):
+        if isinstance(concrete, FieldListField) and isinstance(val, list) and _wide(concrete):
             sub = _list_items(layer, concrete, val, start, buf[before:])
             if sub is not None:
                 spans += sub
