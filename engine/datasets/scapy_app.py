@@ -18,8 +18,12 @@ from scapy.contrib.cdp import (
 )
 from scapy.contrib.eigrp import EIGRP, EIGRPParam, EIGRPSwVer
 from scapy.contrib.enipTCP import ENIPTCP, ENIPRegisterSession
+from scapy.contrib.ethercat import EtherCat, EtherCatAPRD
 from scapy.contrib.gtp import GTP_U_Header, GTPEchoRequest, GTPHeader
+from scapy.contrib.gtp_v2 import GTPHeader as GTPv2Header
+from scapy.contrib.gtp_v2 import GTPV2EchoRequest, IE_RecoveryRestart
 from scapy.contrib.http2 import H2Frame, H2PingFrame, H2Setting, H2SettingsFrame
+from scapy.contrib.ikev2 import IKEv2, IKEv2_Nonce
 from scapy.contrib.knx import HPAI, KNX, KNXSearchRequest
 from scapy.contrib.ldp import LDP, LDPHello
 from scapy.contrib.lldp import (
@@ -36,7 +40,9 @@ from scapy.contrib.modbus import (
     ModbusPDU06WriteSingleRegisterRequest,
     ModbusPDU10WriteMultipleRegistersRequest,
 )
+from scapy.contrib.openflow import OFPTEchoRequest, OFPTFeaturesRequest, OFPTHello
 from scapy.contrib.ospf import OSPF_Hdr, OSPF_Hello
+from scapy.contrib.pfcp import PFCP, IE_RecoveryTimeStamp, PFCPHeartbeatRequest
 from scapy.contrib.pnio import ProfinetIO
 from scapy.contrib.pnio_dcp import ProfinetDCP
 from scapy.contrib.ptp_v2 import PTP
@@ -50,15 +56,9 @@ from scapy.contrib.wireguard import Wireguard, WireguardInitiation, WireguardTra
 from scapy.layers.igmp import IGMP
 from scapy.layers.isakmp import ISAKMP, ISAKMP_payload_SA
 from scapy.layers.mobileip import MobileIP, MobileIPRRQ
+from scapy.layers.netbios import NBTSession
 from scapy.layers.pptp import PPTPStartControlConnectionRequest
 from scapy.layers.skinny import Skinny
-from scapy.contrib.ethercat import EtherCat, EtherCatAPRD
-from scapy.contrib.gtp_v2 import GTPHeader as GTPv2Header
-from scapy.contrib.gtp_v2 import GTPV2EchoRequest, IE_RecoveryRestart
-from scapy.contrib.ikev2 import IKEv2, IKEv2_Nonce
-from scapy.contrib.openflow import OFPTEchoRequest, OFPTFeaturesRequest, OFPTHello
-from scapy.contrib.pfcp import PFCP, IE_RecoveryTimeStamp, PFCPHeartbeatRequest
-from scapy.layers.netbios import NBTSession
 from scapy.layers.smb import SMB_Dialect, SMB_Header, SMBNegotiate_Request
 from scapy.packet import Packet, Raw
 
