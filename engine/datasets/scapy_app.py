@@ -150,7 +150,7 @@ def gtp_c(rng: random.Random) -> Packet:
 
 def gtp_u(rng: random.Random) -> Packet:
     """A GTPv1-U T-PDU header with an opaque user payload."""
-    return GTP_U_Header(teid=u(rng, 32)) / Raw(blob(rng, 20, 60))
+    return GTP_U_Header(gtp_type=255, teid=u(rng, 32)) / Raw(blob(rng, 20, 60))
 
 
 def pptp(rng: random.Random) -> Packet:
@@ -212,8 +212,11 @@ def mobileip(rng: random.Random) -> Packet:
 
 
 def skinny(rng: random.Random) -> Packet:
-    """A Skinny (SCCP) keepalive-style message."""
-    return Skinny(msg=rng.choice((0x0000, 0x0100, 0x0001)), res=0) / Raw(blob(rng, 0, 16))
+    """A Skinny (SCCP) message with a short body; scapy leaves the length to the caller (it
+    counts the message id and the body, not the length and reserved words)."""
+    body = blob(rng, 0, 16)
+    msg = rng.choice((0x0000, 0x0100, 0x0001))
+    return Skinny(len=4 + len(body), msg=msg, res=0) / Raw(body)
 
 
 def http2(rng: random.Random) -> Packet:

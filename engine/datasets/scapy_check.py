@@ -131,7 +131,7 @@ def check_protocol(protocol: str, n: int, seed: int, workdir: str | Path) -> Agr
     pspec = ProtocolSpec((spec.tshark[0],), spec.tshark[1:])
     result = Agreement(protocol, samples=len(samples))
     label_as = "modbus" if protocol == "modbus" else protocol
-    for packet in run_pdml(path):
+    for packet in run_pdml(path, extra_args=spec.tshark_args):
         sample = samples[packet.number - 1]
         frames = [
             label_message(m, sample.wire, label_as, field_type) for m in messages(packet, pspec)

@@ -70,17 +70,22 @@ class Carrier:
         kind: ``udp``, ``tcp`` (``value`` = server port), ``ip`` (IP protocol number), ``ip6``
             (next header), ``ether`` (EtherType) or ``snap`` (Cisco LLC/SNAP, CDP).
         value: Port, protocol number or EtherType.
+        dst: Fixed IP destination (multicast group) for protocols whose Wireshark dissector
+            checks it (HSRP: 224.0.0.2); random otherwise.
     """
 
     kind: str
     value: int = 0
+    dst: str | None = None
 
     def layers(self, rng: random.Random) -> Packet:
         """Ethernet + network + transport headers with random addresses and client port."""
         eth = Ether(src=mac(rng), dst=mac(rng))
         ephemeral = rng.randint(1024, 65535)
         if self.kind == "udp":
-            return eth / IP(src=ipv4(rng), dst=ipv4(rng)) / UDP(sport=ephemeral, dport=self.value)
+            ip = IP(src=ipv4(rng), dst=self.dst or ipv4(rng))
+            sport = self.value if self.dst else ephemeral  # multicast hellos use the port twice
+            return eth / ip / UDP(sport=sport, dport=self.value)
         if self.kind == "tcp":
             seq, ack = rng.getrandbits(32), rng.getrandbits(32)
             tcp = TCP(sport=ephemeral, dport=self.value, flags="PA", seq=seq, ack=ack)
@@ -106,12 +111,15 @@ class ScapyProtocol:
         carrier: Lower layers (also what lets tshark find the protocol in a capture).
         tshark: Wireshark layer(s) of one message, first the start layer then inner layers;
             empty where Wireshark 4.0 does not dissect the message as sent.
+        tshark_args: Extra tshark options that make Wireshark find the protocol (decode-as,
+            heuristics that are off by default).
     """
 
     family: str
     build: Callable[[random.Random], Packet]
     carrier: Carrier
     tshark: tuple[str, ...] = ()
+    tshark_args: tuple[str, ...] = ()
 
 
 def _p(family: str, build: Callable[[random.Random], Packet], kind: str, value: int,
@@ -133,7 +141,7 @@ SCAPY_PROTOCOLS: dict[str, ScapyProtocol] = {
     "icmpv6": _p("network", net.icmpv6, "ip6", 58, "icmpv6"),
     "arp": _p("network", net.arp, "ether", 0x0806, "arp"),
     "netflow": _p("network", net.netflow, "udp", 2055, "cflow"),
-    "hsrp": _p("routing", net.hsrp, "udp", 1985, "hsrp"),
+    "hsrp": ScapyProtocol("routing", net.hsrp, Carrier("udp", 1985, "224.0.0.2"), ("hsrp",)),
     "vrrp": _p("routing", net.vrrp, "ip", 112, "vrrp"),
     "rip": _p("routing", net.rip, "udp", 520, "rip"),
     "ripng": _p("routing", app.ripng, "udp", 521, "ripng"),
@@ -146,7 +154,7 @@ SCAPY_PROTOCOLS: dict[str, ScapyProtocol] = {
     "rtr": _p("routing", app.rtr, "tcp", 323, "rpkirtr"),
     "lldp": _p("network", app.lldp, "ether", 0x88CC, "lldp"),
     "cdp": _p("network", app.cdp, "snap", 0, "cdp"),
-    "vqp": _p("network", app.vqp, "udp", 1589, "vqp"),
+    "vqp": _p("network", app.vqp, "udp", 1589),  # no VQP dissector in Wireshark 4.0
     "l2tp": _p("tunnel", net.l2tp, "udp", 1701, "l2tp"),
     "vxlan": _p("tunnel", net.vxlan, "udp", 4789, "vxlan"),
     "gtp_c": _p("tunnel", app.gtp_c, "udp", 2123, "gtp"),
@@ -159,13 +167,17 @@ SCAPY_PROTOCOLS: dict[str, ScapyProtocol] = {
     "stun": _p("application", app.stun, "udp", 3478, "stun"),
     "tacacs": _p("application", app.tacacs, "tcp", 49, "tacplus"),
     "skinny": _p("application", app.skinny, "tcp", 2000, "skinny"),
-    "http2": _p("application", app.http2, "tcp", 8080),
+    "http2": ScapyProtocol(
+        "application", app.http2, Carrier("tcp", 8080), ("http2",), ("-d", "tcp.port==8080,http2")
+    ),
     "modbus": _p("industrial", app.modbus, "tcp", 502, "mbtcp", "modbus"),
     "enip": _p("industrial", app.enip, "tcp", 44818, "enip"),
     "pnio_dcp": _p("industrial", app.pnio_dcp, "ether", 0x8892, "pn_rt", "pn_dcp"),
     "knx": _p("industrial", app.knx, "udp", 3671, "kip"),
     "ptp": _p("industrial", app.ptp, "udp", 319, "ptp"),
-    "someip": _p("iot", app.someip, "udp", 30490),
+    "someip": ScapyProtocol(
+        "iot", app.someip, Carrier("udp", 30490), ("someip",), ("-d", "udp.port==30490,someip")
+    ),
     "doip": _p("iot", app.doip, "tcp", 13400, "doip"),
     "smb": _p("application", app.smb, "tcp", 445, "nbss", "smb"),
     "openflow": _p("network", app.openflow, "tcp", 6653, "openflow_v1"),
