@@ -69,13 +69,14 @@ def field_type(name: str) -> str | None:
 
 
 # scapy names its fields per layer ("qdcount", "transId", "chksum"); the corpus generator
-# (engine/datasets/scapy_corpus.py) passes them here as ``layer.snake_name``. These rules run
-# first and only for scapy names, so tshark names keep the mapping above; whatever they do not
-# match falls through to the tshark rules.
+# (engine/datasets/scapy_corpus.py) passes the field name alone, put in snake case here: scapy's
+# layer class names would match rules by accident ("ICMPv6NDOptSrcLLAddr" holds "addr"). These
+# rules run first and only for scapy names, so tshark names keep the mapping above; whatever they do
+# not match falls through to the tshark rules as ``scapy.<name>``.
 _SCAPY_RULES: tuple[tuple[str, str], ...] = (
     ("checksum", r"chksum|cksum|crc|checksum|signature$|(^|[._])(mac1|mac2|icv|auth_data)$"),
     ("padding", r"(^|[._])(pad\w*|padding|res|rsvd|reserved\w*|spare|unused|mbz|z|res\d+)$"),
-    ("magic", r"proto_?id$|magic|^smb\w*\.start$"),
+    ("magic", r"proto_?id$|magic|^start$"),
     ("length", r"(len|length|size)$"),
     ("type_code", r"(^|[._])(command_id|option_type|message_type)$"),
     ("count", r"(count|cnt|_num|entries)$|(^|[._])(num|nb)_"),
@@ -105,16 +106,18 @@ _SCAPY_RULES: tuple[tuple[str, str], ...] = (
     ("name", r"name|host|(^|[._])(userid|iface|vendor_string|hicp_command)$"),
 )
 _SCAPY_COMPILED = tuple((t, re.compile(p, re.IGNORECASE)) for t, p in _SCAPY_RULES)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 @cache
 def scapy_field_type(name: str) -> str:
-    """The type label for a scapy field named ``layer.snake_case_field`` (``dns.qdcount``).
+    """The type label for a scapy field name (``qdcount``, ``transId`` → ``trans_id``).
 
-    scapy-specific rules first, then :func:`field_type`'s; never ``None`` (scapy has no
-    duplicate items to ignore).
+    The name is put in snake case, then scapy-specific rules apply first, then
+    :func:`field_type`'s; never ``None`` (scapy has no duplicate items to ignore).
     """
+    name = _CAMEL.sub("_", name).lower()
     for label, pattern in _SCAPY_COMPILED:
         if pattern.search(name):
             return label
-    return field_type(name) or GENERIC_TYPE
+    return field_type(f"scapy.{name}") or GENERIC_TYPE

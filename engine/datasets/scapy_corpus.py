@@ -16,7 +16,6 @@ layer from their scapy modules (:data:`DENIED_MODULES`).
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -193,7 +192,6 @@ assert not any(
     if p.carrier.kind in ("udp", "tcp")
 )
 
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _ADDRESS_FIELDS = (IPField, IP6Field, MACField, SourceIPField)
 
 
@@ -202,7 +200,7 @@ def span_type(span: FieldSpan) -> str:
 
     Raw loads are ``value``, ``Padding`` layers ``padding``, bit-field groups without a dominant
     member ``flags``; then the field class decides where it is unambiguous (address fields,
-    length and count fields, timestamps); else the name ``layer.snake_name`` goes through
+    length and count fields, timestamps); else the field name goes through
     :func:`engine.datasets.field_types.scapy_field_type`.
     """
     if span.layer == "Padding":
@@ -212,7 +210,7 @@ def span_type(span: FieldSpan) -> str:
     fld = span.field
     if fld is None:
         return "flags"
-    name = f"{span.layer.lower()}.{_CAMEL.sub('_', span.name).lower()}"
+    name = span.name
     if scapy_field_type(name) == "checksum" or isinstance(fld, DHCPOptionsField):
         return scapy_field_type(name)
     if isinstance(fld, FieldListField):

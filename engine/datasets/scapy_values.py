@@ -104,7 +104,6 @@ def jitter(pkt: Packet, rng: random.Random, p: float = 0.5) -> None:
             bits = _UNSIGNED.get(str(fld.fmt)[-1:])
             if bits is None:
                 continue
-            name = f"{type(layer).__name__.lower()}.{fld.name}"
-            if scapy_field_type(name) in _FREE_TYPES and rng.random() < p:
+            if scapy_field_type(fld.name) in _FREE_TYPES and rng.random() < p:
                 layer.setfieldval(fld.name, rng.getrandbits(bits))
         layer = layer.payload
