@@ -109,14 +109,29 @@ _SCAPY_COMPILED = tuple((t, re.compile(p, re.IGNORECASE)) for t, p in _SCAPY_RUL
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
+#: Types a scapy layer's class name may give a field whose own name says nothing
+#: (``RadiusAttr_User_Name.value`` is a name, ``LLDPDUTimeToLive.ttl`` a time).
+_LAYER_HINTS = ("time", "name")
+
+
 @cache
-def scapy_field_type(name: str) -> str:
+def scapy_field_type(name: str, layer: str = "") -> str:
     """The type label for a scapy field name (``qdcount``, ``transId`` → ``trans_id``).
 
     The name is put in snake case, then scapy-specific rules apply first, then
-    :func:`field_type`'s; never ``None`` (scapy has no duplicate items to ignore).
+    :func:`field_type`'s; never ``None`` (scapy has no duplicate items to ignore). If that gives
+    only the generic ``value`` and the field's ``layer`` class name matches a time or name rule,
+    that type is used (not address: ``DoIP`` ends in "ip").
     """
-    name = _CAMEL.sub("_", name).lower()
+    label = _scapy_rules(_CAMEL.sub("_", name).lower())
+    if label == GENERIC_TYPE and layer:
+        hint = _scapy_rules(_CAMEL.sub("_", layer).lower())
+        if hint in _LAYER_HINTS:
+            return hint
+    return label
+
+
+def _scapy_rules(name: str) -> str:
     for label, pattern in _SCAPY_COMPILED:
         if pattern.search(name):
             return label

@@ -210,9 +210,9 @@ def span_type(span: FieldSpan) -> str:
     fld = span.field
     if fld is None:
         return "flags"
-    name = span.name
+    name, layer = span.name, span.layer
     if scapy_field_type(name) == "checksum" or isinstance(fld, DHCPOptionsField):
-        return scapy_field_type(name)
+        return scapy_field_type(name, layer)
     if isinstance(fld, FieldListField):
         fld = fld.field  # one span per element: the element's class decides
     if isinstance(fld, _ADDRESS_FIELDS):
@@ -223,7 +223,7 @@ def span_type(span: FieldSpan) -> str:
         return "length"
     if isinstance(fld, UTCTimeField):
         return "time"
-    return scapy_field_type(name)
+    return scapy_field_type(name, layer)
 
 
 def check_allowed(protocol: str, pkt: Packet) -> None:

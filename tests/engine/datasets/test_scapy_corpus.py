@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from scapy.contrib.mqtt import MQTT, MQTTConnect
 from scapy.layers.l2 import Ether
 
 from engine.datasets import scapy_corpus
+from engine.datasets.field_types import field_type, scapy_field_type
 from engine.datasets.scapy_check import check_protocol
 from engine.datasets.scapy_corpus import (
     DENIED_MODULES,
@@ -24,8 +27,9 @@ from engine.datasets.scapy_corpus import (
     scapy_samples,
 )
 from engine.datasets.scapy_walk import field_spans
-from engine.detection.dataset import LabelledFrame, validate_spans
+from engine.detection.dataset import LabelledFrame, iter_jsonl, load_jsonl, validate_spans
 from engine.errors import DatasetError
+from tests.support.paths import REPO_ROOT
 
 PER_PROTOCOL = 3
 
@@ -122,8 +126,34 @@ def test_labels_of_a_known_message() -> None:
 
 
 @pytest.mark.skipif(shutil.which("tshark") is None, reason="needs tshark")
-@pytest.mark.parametrize("protocol", ["dns", "ntp", "modbus"])
+@pytest.mark.parametrize("protocol", ["dns", "ntp", "modbus", "http2"])
 def test_spans_agree_with_the_tshark_labeller(protocol: str, tmp_path: Path) -> None:
     result = check_protocol(protocol, 8, seed=3, workdir=tmp_path)
     assert result.labelled == 8 and not result.skipped
     assert result.exact == 8 and result.f1 == 1.0
+
+
+def test_scapy_names_get_types_and_tshark_names_keep_theirs() -> None:
+    assert scapy_field_type("qdcount") == "count"
+    assert scapy_field_type("transId") == "id"
+    assert scapy_field_type("protoId") == "magic"
+    assert scapy_field_type("chksum") == "checksum"
+    # The layer's class name is only a hint for names that say nothing, never an override.
+    assert scapy_field_type("value", "RadiusAttr_User_Name") == "name"
+    assert scapy_field_type("type", "ICMPv6NDOptSrcLLAddr") == "type_code"
+    assert scapy_field_type("payload_type", "DoIP") == "type_code"
+    # tshark names go through field_type, which the scapy rules do not touch.
+    assert field_type("dns.count.queries") == "count"
+    assert field_type("mbtcp.prot_id") == "magic"
+
+
+def test_cli_writes_the_dataset_format(tmp_path: Path) -> None:
+    out = tmp_path / "scapy.jsonl"
+    script = REPO_ROOT / "scripts" / "scapy_corpus.py"
+    args = ["-o", str(out), "--per-protocol", "2", "--protocol", "dns", "--protocol", "modbus"]
+    subprocess.run([sys.executable, str(script), *args], check=True, capture_output=True)
+    rows = list(iter_jsonl(out))
+    assert [r["protocol"] for r in rows] == ["dns", "dns", "modbus", "modbus"]
+    assert {r["source"] for r in rows} == {"scapy:dns:0", "scapy:modbus:0"}
+    frames = load_jsonl(out)
+    assert frames[2] == scapy_frames("modbus", 2, seed=0)[0]
