@@ -195,6 +195,10 @@ assert not any(
 _ADDRESS_FIELDS = (IPField, IP6Field, MACField, SourceIPField)
 
 
+#: Fields whose scapy name misleads: BOOTP calls the DHCP magic cookie "options".
+_OVERRIDES = {("BOOTP", "options"): "magic"}
+
+
 def span_type(span: FieldSpan) -> str:
     """The detector type of one field span.
 
@@ -210,6 +214,8 @@ def span_type(span: FieldSpan) -> str:
     fld = span.field
     if fld is None:
         return "flags"
+    if (span.layer, span.name) in _OVERRIDES:
+        return _OVERRIDES[(span.layer, span.name)]
     name, layer = span.name, span.layer
     if scapy_field_type(name) == "checksum" or isinstance(fld, DHCPOptionsField):
         return scapy_field_type(name, layer)

@@ -157,3 +157,13 @@ def test_cli_writes_the_dataset_format(tmp_path: Path) -> None:
     assert {r["source"] for r in rows} == {"scapy:dns:0", "scapy:modbus:0"}
     frames = load_jsonl(out)
     assert frames[2] == scapy_frames("modbus", 2, seed=0)[0]
+
+
+def test_dhcp_options_are_split_like_tshark_shows_them() -> None:
+    frame = scapy_frames("dhcp", 1, seed=0)[0]
+    assert frame.message[236:240] == b"\x63\x82\x53\x63"  # the magic cookie, then options
+    assert (236, 240, "magic") in frame.spans
+    options = [s for s in frame.spans if s[0] >= 240]
+    # message-type option: code, length, value; the last byte is the end option.
+    assert options[:3] == [(240, 241, "type_code"), (241, 242, "length"), (242, 243, "type_code")]
+    assert options[-1] == (len(frame.message) - 1, len(frame.message), "type_code")
