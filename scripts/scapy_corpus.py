@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--protocol", action="append", choices=sorted(SCAPY_PROTOCOLS))
     args = ap.parse_args(argv)
-    logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+    # scapy logs dissection guesses (EtherCAT padding) at ERROR level; they are not failures.
+    logging.getLogger("scapy").setLevel(logging.CRITICAL)
     rows = []
     for name in args.protocol or list(SCAPY_PROTOCOLS):
         source = f"scapy:{name}:{args.seed}"

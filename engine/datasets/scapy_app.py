@@ -35,10 +35,16 @@ from scapy.contrib.lldp import (
 )
 from scapy.contrib.modbus import (
     ModbusADURequest,
+    ModbusADUResponse,
     ModbusPDU01ReadCoilsRequest,
+    ModbusPDU01ReadCoilsResponse,
     ModbusPDU03ReadHoldingRegistersRequest,
+    ModbusPDU03ReadHoldingRegistersResponse,
+    ModbusPDU04ReadInputRegistersResponse,
     ModbusPDU06WriteSingleRegisterRequest,
+    ModbusPDU06WriteSingleRegisterResponse,
     ModbusPDU10WriteMultipleRegistersRequest,
+    ModbusPDU10WriteMultipleRegistersResponse,
 )
 from scapy.contrib.openflow import OFPTEchoRequest, OFPTFeaturesRequest, OFPTHello
 from scapy.contrib.ospf import OSPF_Hdr, OSPF_Hello
@@ -228,8 +234,8 @@ def http2(rng: random.Random) -> Packet:
 
 
 def modbus(rng: random.Random) -> Packet:
-    """A Modbus/TCP request (FC 1, 3, 6 or 16)."""
-    kind = rng.randrange(4)
+    """A Modbus/TCP request (FC 1, 3, 6, 16) or response (FC 1, 3, 4, 6, 16)."""
+    kind = rng.randrange(9)
     pdu: Packet
     if kind == 0:
         pdu = ModbusPDU01ReadCoilsRequest(startAddr=u(rng, 16), quantity=rng.randint(1, 2000))
@@ -241,10 +247,33 @@ def modbus(rng: random.Random) -> Packet:
         pdu = ModbusPDU06WriteSingleRegisterRequest(
             registerAddr=u(rng, 16), registerValue=u(rng, 16)
         )
-    else:
+    elif kind == 3:
         values = [u(rng, 16) for _ in range(rng.randint(1, 8))]
         pdu = ModbusPDU10WriteMultipleRegistersRequest(startAddr=u(rng, 16), outputsValue=values)
+    else:
+        return ModbusADUResponse(transId=u(rng, 16), unitId=rng.randint(0, 247)) / (
+            _modbus_response(rng, kind)
+        )
     return ModbusADURequest(transId=u(rng, 16), unitId=rng.randint(0, 247)) / pdu
+
+
+def _modbus_response(rng: random.Random, kind: int) -> Packet:
+    if kind == 4:
+        return ModbusPDU01ReadCoilsResponse(
+            coilStatus=[u(rng, 8) for _ in range(rng.randint(1, 4))]
+        )
+    if kind in (5, 6):
+        cls = ModbusPDU03ReadHoldingRegistersResponse if kind == 5 else (
+            ModbusPDU04ReadInputRegistersResponse
+        )  # fmt: skip
+        return cls(registerVal=[u(rng, 16) for _ in range(rng.randint(1, 10))])
+    if kind == 7:
+        return ModbusPDU06WriteSingleRegisterResponse(
+            registerAddr=u(rng, 16), registerValue=u(rng, 16)
+        )
+    return ModbusPDU10WriteMultipleRegistersResponse(
+        startAddr=u(rng, 16), quantityRegisters=rng.randint(1, 123)
+    )
 
 
 def enip(rng: random.Random) -> Packet:

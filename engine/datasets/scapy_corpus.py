@@ -77,8 +77,14 @@ class Carrier:
     value: int = 0
     dst: str | None = None
 
-    def layers(self, rng: random.Random) -> Packet:
-        """Ethernet + network + transport headers with random addresses and client port."""
+    def layers(self, rng: random.Random, reply: bool = False) -> Packet:
+        """Ethernet + network + transport headers with random addresses and client port.
+
+        Args:
+            rng: The sample's random source.
+            reply: The message goes server → client (the server port is the source port; the
+                Modbus/TCP dissector tells requests from responses by it).
+        """
         eth = Ether(src=mac(rng), dst=mac(rng))
         ephemeral = rng.randint(1024, 65535)
         if self.kind == "udp":
@@ -87,7 +93,8 @@ class Carrier:
             return eth / ip / UDP(sport=sport, dport=self.value)
         if self.kind == "tcp":
             seq, ack = rng.getrandbits(32), rng.getrandbits(32)
-            tcp = TCP(sport=ephemeral, dport=self.value, flags="PA", seq=seq, ack=ack)
+            sport, dport = (self.value, ephemeral) if reply else (ephemeral, self.value)
+            tcp = TCP(sport=sport, dport=dport, flags="PA", seq=seq, ack=ack)
             return eth / IP(src=ipv4(rng), dst=ipv4(rng)) / tcp
         if self.kind == "ip":
             return eth / IP(src=ipv4(rng), dst=ipv4(rng), proto=self.value)
@@ -195,8 +202,13 @@ assert not any(
 _ADDRESS_FIELDS = (IPField, IP6Field, MACField, SourceIPField)
 
 
-#: Fields whose scapy name misleads: BOOTP calls the DHCP magic cookie "options".
-_OVERRIDES = {("BOOTP", "options"): "magic"}
+#: Fields whose scapy name misleads: BOOTP calls the DHCP magic cookie "options"; Modbus coil
+#: and input status bytes are typed ``address`` like tshark's ``modbus.bitnum`` items.
+_OVERRIDES = {
+    ("BOOTP", "options"): "magic",
+    ("ModbusPDU01ReadCoilsResponse", "coilStatus"): "address",
+    ("ModbusPDU02ReadDiscreteInputsResponse", "inputStatus"): "address",
+}
 
 
 def span_type(span: FieldSpan) -> str:
@@ -273,7 +285,7 @@ def scapy_sample(protocol: str, rng: random.Random) -> ScapySample:
     message_pkt = spec.build(rng)
     check_allowed(protocol, message_pkt)
     jitter(message_pkt, rng)
-    lower = spec.carrier.layers(rng)
+    lower = spec.carrier.layers(rng, reply="Response" in type(message_pkt).__name__)
     full = lower / message_pkt
     wire = bytes(full)
     # The lower layers' length is taken from the built frame: some messages change them

@@ -99,9 +99,14 @@ def _nested(value: Any, base: int, expected: bytes) -> list[FieldSpan] | None:
     return spans
 
 
+#: Byte lists that are split anyway: Modbus coil/input status bytes, one span per byte as tshark
+#: labels them (``modbus.bitnum``, see the Modbus policy in docs/datasets.md).
+PER_BYTE_LISTS = frozenset({"coilStatus", "inputStatus"})
+
+
 def _wide(fld: Any) -> bool:
     """A list of multi-byte items (registers, addresses); byte lists stay one data block."""
-    return int(getattr(fld.field, "sz", 1)) > 1
+    return int(getattr(fld.field, "sz", 1)) > 1 or fld.name in PER_BYTE_LISTS
 
 
 def _list_items(
