@@ -251,13 +251,15 @@ def check_allowed(protocol: str, pkt: Packet) -> None:
         DatasetError: ``protocol`` is in :data:`DENYLIST` or a layer of ``pkt`` comes from
             :data:`DENIED_MODULES`.
     """
+    _refuse_reserved_name(protocol)
+    for cls in pkt.layers():
+        if cls.__module__.startswith(DENIED_MODULES):
+            raise DatasetError(f"{protocol}: {cls.__name__} is a reserved protocol")
+
+
+def _refuse_reserved_name(protocol: str) -> None:
     if protocol.lower() in DENYLIST:
         raise DatasetError(f"{protocol} is reserved for evaluation and is never generated")
-    layer: Packet | None = pkt
-    while layer is not None and layer.__class__.__name__ != "NoPayload":
-        if type(layer).__module__.startswith(DENIED_MODULES):
-            raise DatasetError(f"{protocol}: {type(layer).__name__} is a reserved protocol")
-        layer = layer.payload if layer.payload else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,8 +279,7 @@ def scapy_sample(protocol: str, rng: random.Random) -> ScapySample:
         DatasetError: unknown or reserved protocol; ``ScapyWalkError`` if scapy does not
             rebuild this draw from its fields (callers draw again).
     """
-    if protocol.lower() in DENYLIST:
-        raise DatasetError(f"{protocol} is reserved for evaluation and is never generated")
+    _refuse_reserved_name(protocol)
     spec = SCAPY_PROTOCOLS.get(protocol)
     if spec is None:
         raise DatasetError(f"unknown scapy protocol {protocol!r}")
