@@ -52,7 +52,7 @@ dataset: $(STAMP) deps  ## Label data/captures with tshark → data/datasets/pca
 	for p in $(PCAP_PROTOCOLS); do $(VENV)/bin/cronos dataset from-pcap data/captures/$$p/*.pcap -p $$p -o data/datasets/raw/$$p.jsonl || exit 1; done
 	$(VENV)/bin/cronos dataset split data/datasets/raw/*.jsonl $(PCAP_TEST) --max-train-per-file 1000 -o data/datasets/pcap
 
-scapy-dataset: $(STAMP)  ## Generate data/datasets/scapy.jsonl with scapy (53 protocols, no tshark)
+scapy-dataset: $(STAMP)  ## Generate data/datasets/scapy.jsonl with scapy (59 protocols, no tshark)
 	$(PY) scripts/scapy_corpus.py -o data/datasets/scapy.jsonl --per-protocol 200 --seed 0
 
 model: $(STAMP)  ## Train the shipped default detector from data/datasets/pcap (no tshark needed)

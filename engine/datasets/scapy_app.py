@@ -25,6 +25,7 @@ from scapy.contrib.gtp_v2 import GTPV2EchoRequest, IE_RecoveryRestart
 from scapy.contrib.http2 import H2Frame, H2PingFrame, H2Setting, H2SettingsFrame
 from scapy.contrib.ikev2 import IKEv2, IKEv2_Nonce
 from scapy.contrib.knx import HPAI, KNX, KNXSearchRequest
+from scapy.contrib.lacp import LACP
 from scapy.contrib.ldp import LDP, LDPHello
 from scapy.contrib.lldp import (
     LLDPDUChassisID,
@@ -46,23 +47,35 @@ from scapy.contrib.modbus import (
     ModbusPDU10WriteMultipleRegistersRequest,
     ModbusPDU10WriteMultipleRegistersResponse,
 )
+from scapy.contrib.oncrpc import RPC, RPC_Call
 from scapy.contrib.openflow import OFPTEchoRequest, OFPTFeaturesRequest, OFPTHello
 from scapy.contrib.ospf import OSPF_Hdr, OSPF_Hello
 from scapy.contrib.pfcp import PFCP, IE_RecoveryTimeStamp, PFCPHeartbeatRequest
+from scapy.contrib.pim import (
+    PIMv2Hdr,
+    PIMv2Hello,
+    PIMv2HelloDRPriority,
+    PIMv2HelloGenerationID,
+    PIMv2HelloHoldtime,
+)
 from scapy.contrib.pnio import ProfinetIO
 from scapy.contrib.pnio_dcp import ProfinetDCP
+from scapy.contrib.portmap import GETPORT_Call
 from scapy.contrib.ptp_v2 import PTP
 from scapy.contrib.ripng import RIPng, RIPngEntry
 from scapy.contrib.rtr import RTRSerialQuery
+from scapy.contrib.slowprot import SlowProtocol
 from scapy.contrib.socks import SOCKS, SOCKS4Request, SOCKS5Request
 from scapy.contrib.stun import STUN
 from scapy.contrib.tacacs import TacacsHeader
 from scapy.contrib.vqp import VQP, VQPEntry
 from scapy.contrib.wireguard import Wireguard, WireguardInitiation, WireguardTransport
+from scapy.layers.eap import EAP, EAPOL
 from scapy.layers.igmp import IGMP
 from scapy.layers.isakmp import ISAKMP, ISAKMP_payload_SA
 from scapy.layers.mobileip import MobileIP, MobileIPRRQ
-from scapy.layers.netbios import NBTSession
+from scapy.layers.netbios import NBTDatagram, NBTSession
+from scapy.layers.ppp import PPPoED, PPPoED_Tags, PPPoETag
 from scapy.layers.pptp import PPTPStartControlConnectionRequest
 from scapy.layers.skinny import Skinny
 from scapy.layers.smb import SMB_Dialect, SMB_Header, SMBNegotiate_Request
@@ -361,4 +374,59 @@ def ethercat(rng: random.Random) -> Packet:
     """An EtherCAT frame with one auto-increment read datagram (EtherType 0x88a4)."""
     return EtherCat() / EtherCatAPRD(
         adp=u(rng, 16), ado=u(rng, 16), irq=0, data=[0] * rng.randint(1, 8), wkc=u(rng, 8)
+    )
+
+
+def pim(rng: random.Random) -> Packet:
+    """A PIMv2 hello with hold time, DR priority and generation id (IP protocol 103)."""
+    return PIMv2Hdr() / PIMv2Hello(
+        option=[
+            PIMv2HelloHoldtime(holdtime=rng.choice((105, 210, 3600))),
+            PIMv2HelloDRPriority(dr_priority=u(rng, 32)),
+            PIMv2HelloGenerationID(generation_id=u(rng, 32)),
+        ]
+    )
+
+
+def lacp(rng: random.Random) -> Packet:
+    """An LACPDU in its slow-protocols header (EtherType 0x8809)."""
+    return SlowProtocol() / LACP(
+        actor_system=mac(rng), actor_key=u(rng, 16), actor_port_number=u(rng, 16),
+        partner_system=mac(rng), partner_key=u(rng, 16), partner_port_number=u(rng, 16),
+    )  # fmt: skip
+
+
+def pppoe_discovery(rng: random.Random) -> Packet:
+    """A PPPoE discovery initiation (PADI) with service-name and host-uniq tags (0x8863)."""
+    tags = [PPPoETag(tag_type=0x0101, tag_value=b""),
+            PPPoETag(tag_type=0x0103, tag_value=rng.randbytes(rng.choice((4, 8))))]  # fmt: skip
+    return PPPoED(code=0x09, sessionid=0) / PPPoED_Tags(tag_list=tags)
+
+
+def eapol(rng: random.Random) -> Packet:
+    """An EAPOL-EAP identity response (EtherType 0x888e)."""
+    return EAPOL(version=rng.choice((1, 2)), type=0) / EAP(
+        code=2, id=u(rng, 8), type=1, identity=f"{word(rng)}@{hostname(rng, 1)}".encode()
+    )
+
+
+def nbdgm(rng: random.Random) -> Packet:
+    """A NetBIOS datagram service header (UDP 138), without the SMB mailslot it would carry:
+    scapy dissects whatever follows as SMB, so random bytes would be labelled as SMB fields."""
+    return NBTDatagram(
+        ID=u(rng, 16), SourceIP=ipv4(rng), SourceName=word(rng, 3, 15).upper(),
+        DestinationName=word(rng, 3, 15).upper(),
+    )  # fmt: skip
+
+
+def portmap(rng: random.Random) -> Packet:
+    """An ONC RPC portmapper GETPORT call (UDP 111)."""
+    return (
+        RPC(xid=u(rng, 32), mtype=0)
+        / RPC_Call(program=100000, pversion=2, procedure=3)
+        / (
+            GETPORT_Call(
+                prog=rng.choice((100003, 100005, 100021)), vers=rng.choice((2, 3)), prot=17
+            )
+        )
     )

@@ -191,6 +191,12 @@ SCAPY_PROTOCOLS: dict[str, ScapyProtocol] = {
     "ikev2": _p("tunnel", app.ikev2, "udp", 500, "isakmp"),
     "gtpv2": _p("tunnel", app.gtpv2, "udp", 2123, "gtpv2"),
     "ethercat": _p("industrial", app.ethercat, "ether", 0x88A4, "ecatf", "ecat"),
+    "pim": _p("routing", app.pim, "ip", 103, "pim"),
+    "lacp": _p("network", app.lacp, "ether", 0x8809, "slow", "lacp"),
+    "pppoe_discovery": _p("tunnel", app.pppoe_discovery, "ether", 0x8863, "pppoed"),
+    "eapol": _p("network", app.eapol, "ether", 0x888E, "eapol", "eap"),
+    "nbdgm": _p("application", app.nbdgm, "udp", 138, "nbdgm"),
+    "portmap": _p("application", app.portmap, "udp", 111, "rpc", "portmap"),
 }
 assert not DENYLIST & SCAPY_PROTOCOLS.keys()
 assert not any(
