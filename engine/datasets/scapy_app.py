@@ -184,7 +184,9 @@ def socks(rng: random.Random) -> Packet:
     """A SOCKS4 or SOCKS5 connect request."""
     if rng.random() < 0.5:
         return SOCKS(vn=4) / SOCKS4Request(dstport=u(rng, 16), dst=ipv4(rng), userid=word(rng))
-    return SOCKS(vn=5) / SOCKS5Request(atyp=3, addr=hostname(rng), port=u(rng, 16))
+    # IPv4 target: scapy encodes a domain target (atyp 3) as DNS labels, not SOCKS5's
+    # length-prefixed string.
+    return SOCKS(vn=5) / SOCKS5Request(atyp=1, addr=ipv4(rng), port=u(rng, 16))
 
 
 def stun(rng: random.Random) -> Packet:
