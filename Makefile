@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format typecheck bench clean deps dataset dataset-all model reliability
+.PHONY: help install run test lint format typecheck bench clean deps dataset dataset-all scapy-dataset model reliability
 
 help:  ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ dataset: $(STAMP) deps  ## Label data/captures with tshark → data/datasets/pca
 dataset-all: $(STAMP) deps  ## Every deduplicated message of data/captures (no per-file cap) → data/datasets/pcap-all (not committed)
 	for p in $(PCAP_PROTOCOLS); do $(VENV)/bin/cronos dataset from-pcap data/captures/$$p/*.pcap -p $$p -o data/datasets/raw/$$p.jsonl || exit 1; done
 	$(VENV)/bin/cronos dataset split data/datasets/raw/*.jsonl $(PCAP_TEST) --max-train-per-file 1000000 -o data/datasets/pcap-all
+
+scapy-dataset: $(STAMP)  ## Generate data/datasets/scapy.jsonl with scapy (59 protocols, no tshark)
+	$(PY) scripts/scapy_corpus.py -o data/datasets/scapy.jsonl --per-protocol 200 --seed 0
 
 model: $(STAMP)  ## Train the shipped default detector from data/datasets/pcap (no tshark needed)
 	$(PY) scripts/train_default_model.py

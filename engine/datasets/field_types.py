@@ -66,3 +66,73 @@ def field_type(name: str) -> str | None:
         if pattern.search(name):
             return label
     return GENERIC_TYPE
+
+
+# scapy names its fields per layer ("qdcount", "transId", "chksum"); the corpus generator
+# (engine/datasets/scapy_corpus.py) passes the field name alone, put in snake case here: scapy's
+# layer class names would match rules by accident ("ICMPv6NDOptSrcLLAddr" holds "addr"). These
+# rules run first and only for scapy names, so tshark names keep the mapping above; whatever they do
+# not match falls through to the tshark rules as ``scapy.<name>``.
+_SCAPY_RULES: tuple[tuple[str, str], ...] = (
+    ("checksum", r"chksum|cksum|crc|checksum|signature$|(^|[._])(mac1|mac2|icv|auth_data)$"),
+    ("padding", r"(^|[._])(pad\w*|padding|res|rsvd|reserved\w*|spare|unused|mbz|z|res\d+)$"),
+    ("magic", r"proto_?id$|magic|^start$"),
+    ("length", r"(len|length|size)$"),
+    ("type_code", r"(^|[._])(command_id|option_type|message_type)$"),
+    ("count", r"(count|cnt|_num|entries)$|(^|[._])(num|nb)_"),
+    (
+        "time",
+        r"time|interval|timeout|lifetime|uptime|secs|delay|dispersion"
+        r"|(^|[._])(ref|orig|recv|sent|poll|precision)$",
+    ),
+    (
+        "address",
+        r"addr|(^|[._])(hw|p)?(src|dst)$|(^|[._])(ip|mask|gateway|router|gaddr|tgt|lladdr|prefix\w*"
+        r"|bgp_id|area|backup|neighbors|virtual_ip|nexthop|next_hop|prefix_or_nh|server_id"
+        r"|subnet_mask|name_server)$",
+    ),
+    (
+        "id",
+        r"(^|[._])(\w+_)?(id|ident|xid|trid|seq|sequence_id|session|teid|discriminator|index"
+        r"|vni|vrid|group|asn|my_as|iaid)$",
+    ),
+    (
+        "type_code",
+        r"(^|[._])(type|code|op|opcode|cmd|command|msg|msg_type|message_type|service_id"
+        r"|service_type|func_code|payload_type|pdu_type|exch_type|next_payload|subtype|datatype"
+        r"|qtype|qclass|rclass|atyp|vn|frame_id|service_identifier|option|sub_option)$",
+    ),
+    ("flags", r"flags|(^|[._])(opts?|options|status|sta|diag|capabilities)$"),
+    ("name", r"name|host|(^|[._])(userid|iface|vendor_string|hicp_command)$"),
+)
+_SCAPY_COMPILED = tuple((t, re.compile(p, re.IGNORECASE)) for t, p in _SCAPY_RULES)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+#: Types a scapy layer's class name may give a field whose own name says nothing
+#: (``RadiusAttr_User_Name.value`` is a name, ``LLDPDUTimeToLive.ttl`` a time).
+_LAYER_HINTS = ("time", "name")
+
+
+@cache
+def scapy_field_type(name: str, layer: str = "") -> str:
+    """The type label for a scapy field name (``qdcount``, ``transId`` → ``trans_id``).
+
+    The name is put in snake case, then scapy-specific rules apply first, then
+    :func:`field_type`'s; never ``None`` (scapy has no duplicate items to ignore). If that gives
+    only the generic ``value`` and the field's ``layer`` class name matches a time or name rule,
+    that type is used (not address: ``DoIP`` ends in "ip").
+    """
+    label = _scapy_rules(_CAMEL.sub("_", name).lower())
+    if label == GENERIC_TYPE and layer:
+        hint = _scapy_rules(_CAMEL.sub("_", layer).lower())
+        if hint in _LAYER_HINTS:
+            return hint
+    return label
+
+
+def _scapy_rules(name: str) -> str:
+    for label, pattern in _SCAPY_COMPILED:
+        if pattern.search(name):
+            return label
+    return field_type(f"scapy.{name}") or GENERIC_TYPE

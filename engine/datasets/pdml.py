@@ -15,7 +15,7 @@ import codecs
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -163,8 +163,16 @@ def tshark_path() -> str:
     return path
 
 
-def run_pdml(capture: str | Path, display_filter: str | None = None) -> Iterator[Packet]:
+def run_pdml(
+    capture: str | Path, display_filter: str | None = None, extra_args: Sequence[str] = ()
+) -> Iterator[Packet]:
     """Stream the packets of ``capture`` as decoded by tshark.
+
+    Args:
+        capture: pcap or pcapng file.
+        display_filter: tshark ``-Y`` filter.
+        extra_args: More tshark options (``-d tcp.port==8080,http2``, ``--enable-heuristic``)
+            for captures whose protocol Wireshark does not find by default.
 
     Raises:
         TsharkError: tshark is missing, or exits with an error.
@@ -172,6 +180,7 @@ def run_pdml(capture: str | Path, display_filter: str | None = None) -> Iterator
     cmd = [tshark_path(), "-n", "-r", str(capture), *TSHARK_PREFS, "-T", "pdml"]
     if display_filter:
         cmd += ["-Y", display_filter]
+    cmd += list(extra_args)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
     try:
