@@ -67,6 +67,7 @@ bench: $(STAMP)  ## Run the benchmarks (prints figures)
 	$(PY) bench/e2e_throughput.py  # worker vs bare faust vs raw aiokafka, two real workloads
 	$(PY) bench/translation_speed.py
 	$(PY) bench/accuracy.py  # per-protocol held-out accuracy, LOPO (cached), NEMESYS
+	$(PY) bench/unseen_protocols.py --json bench/results/unseen_protocols.json  # reserved protocols
 
 reliability: $(STAMP)  ## Fault injection + hostile input at full scale; prints a table of figures
 	$(PY) bench/reliability.py --scale full $(PYTEST_ARGS)
