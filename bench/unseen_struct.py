@@ -34,8 +34,8 @@ def _h(value: int) -> bytes:
     return struct.pack("!H", value)
 
 
-def _s7_item(rng: random.Random) -> tuple[Fields, int]:
-    """A variable-spec item (12 bytes) and its data length in bytes."""
+def _s7_item(rng: random.Random) -> tuple[Fields, int, int]:
+    """A variable-spec item (12 bytes), its transport size and its data length in bytes."""
     size = rng.choice(tuple(_ITEM_SIZES))
     count = 1 if size == 0x01 else rng.randint(1, 16)
     area = rng.choice(_AREAS)
@@ -51,7 +51,7 @@ def _s7_item(rng: random.Random) -> tuple[Fields, int]:
         (_b(area), "type_code"),
         (address.to_bytes(3, "big"), "address"),
     ]
-    return item, count * _ITEM_SIZES[size]
+    return item, size, count * _ITEM_SIZES[size]
 
 
 def _s7_data(rng: random.Random, size: int, n_bytes: int, last: bool) -> Fields:
@@ -78,21 +78,21 @@ def s7comm(rng: random.Random) -> Fields:
     else:
         n = rng.randint(1, 4)
         items = [_s7_item(rng) for _ in range(n)]
-        sizes = [it[0][3][0][0] for it in items]
         params = [(_b(0x04 if service == 1 else 0x05), "type_code"), (_b(n), "count")]
         read_ack, write_job = service == 1 and ack, service == 2 and not ack
         if not ack:
-            for item, _ in items:
+            for item, _, _ in items:
                 params += item
         if read_ack or write_job:
-            for k, (_, n_bytes) in enumerate(items):
-                data += _s7_data(rng, sizes[k], n_bytes, k == n - 1)
+            for k, (_, size, n_bytes) in enumerate(items):
+                data += _s7_data(rng, size, n_bytes, k == n - 1)
         elif service == 2:  # write var ack: one return code per item
             data = [(b"\xff", "flags") for _ in range(n)]
     p_len = sum(len(b) for b, _ in params)
     d_len = sum(len(b) for b, _ in data)
+    pdu_ref = _h(rng.getrandbits(16))
     header: Fields = [(b"\x32", "magic"), (_b(3 if ack else 1), "type_code"),
-                      (b"\x00\x00", "padding"), (_h(u16(rng)), "id"), (_h(p_len), "length"),
+                      (b"\x00\x00", "padding"), (pdu_ref, "id"), (_h(p_len), "length"),
                       (_h(d_len), "length")]  # fmt: skip
     if ack:
         header += [(b"\x00", "flags"), (b"\x00", "flags")]  # error class, error code
@@ -101,11 +101,6 @@ def s7comm(rng: random.Random) -> Fields:
     tpkt: Fields = [(b"\x03", "magic"), (b"\x00", "padding"), (_h(total), "length")]
     cotp: Fields = [(b"\x02", "length"), (b"\xf0", "type_code"), (b"\x80", "flags")]
     return tpkt + cotp + body
-
-
-def u16(rng: random.Random) -> int:
-    """A random 16-bit value (PDU references, invoke ids)."""
-    return rng.getrandbits(16)
 
 
 _OBJECT_TYPES = (0, 1, 2, 3, 4, 5, 8, 19)  # analog/binary in/out/value, device, multi-state
