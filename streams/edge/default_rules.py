@@ -14,14 +14,7 @@ from pathlib import Path
 
 from engine.translation import store
 from engine.translation.rules import ConstantRule, CopyRule, TemplateRule, TranslationRules
-from engine.translation.spec import (
-    FieldType,
-    Framing,
-    ProtocolField,
-    ProtocolSpecification,
-    ProtocolType,
-)
-from engine.translation.tag_publish import tag_rule_set
+from engine.translation.tag_publish import MODBUS_RESPONSE, MQTT_RAW, tag_rule_set
 from engine.translation.tags import TagMap
 
 DEFAULT_TOPIC = "cronos/{unit_id}/fc{function_code}"
@@ -38,27 +31,12 @@ def modbus_to_mqtt_rules(
             ``{transaction_id}`` placeholders.
         version: Semantic version stamped on results.
     """
-    source = ProtocolSpecification(
-        protocol_id="modbus",
-        protocol_type=ProtocolType.MODBUS,
-        framing=Framing.MODBUS_TCP,
-        fields=[],
-    )
-    target = ProtocolSpecification(
-        protocol_id="mqtt",
-        protocol_type=ProtocolType.MQTT,
-        framing=Framing.MQTT_PUBLISH,
-        fields=[
-            ProtocolField(name="topic", field_type=FieldType.STRING),
-            ProtocolField(name="payload", field_type=FieldType.BINARY),
-        ],
-    )
     return TranslationRules(
         version=version,
         source_protocol="modbus",
         target_protocol="mqtt",
-        source_spec=source,
-        target_spec=target,
+        source_spec=MODBUS_RESPONSE,
+        target_spec=MQTT_RAW,
         rules=[
             TemplateRule(target="topic", template=topic_template),
             CopyRule(target="payload", source="data"),
