@@ -46,6 +46,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
 from engine.datasets.pcap_reader import ip_payload, iter_pcap  # noqa: E402
 from engine.translation.pcap import captured_modbus_adus  # noqa: E402
+from streams.edge.default_rules import RULES_VERSION, save_worker_rules  # noqa: E402
 from streams.edge.raw_publisher import frame_headers  # noqa: E402
 from streams.kafka import assign_all, ensure_topics  # noqa: E402
 from streams.worker.results import Headers  # noqa: E402
@@ -157,6 +159,12 @@ class Outcomes:
 
     stamps: list[int] = field(default_factory=list)
     ids: dict[str, int] = field(default_factory=dict)
+    #: ``translated``, ``result`` or ``dead letter: <reason>`` → count (cronos outcomes).
+    kinds: Counter[str] = field(default_factory=Counter)
+
+    def describe(self) -> str:
+        """One line: how many outcomes of each kind."""
+        return ", ".join(f"{n:,} {kind}" for kind, n in self.kinds.most_common())
 
     def rate(self, lo: float = 0.0, hi: float = 1.0) -> float:
         """Frames/s between the outcomes at quantiles ``lo`` and ``hi`` (timestamp order)."""
@@ -195,6 +203,7 @@ async def read_outcomes(
                 for records in batches.values():
                     for r in records:
                         out.stamps.append(r.timestamp)
+                        out.kinds[_kind(r.headers, r.value)] += 1
                         fid = _frame_id(r.headers, r.value)
                         if fid:
                             out.ids[fid] = r.timestamp
@@ -202,6 +211,15 @@ async def read_outcomes(
         for consumer in consumers:
             await consumer.stop()
     return out
+
+
+def _kind(headers: Sequence[tuple[str, bytes]], value: bytes | None) -> str:
+    error = dict(headers).get("error")
+    if error is not None:
+        return f"dead letter: {error.decode(errors='replace')}"
+    if value and value[:1] == b"{" and b'"translation":null' not in value:
+        return "translated"
+    return "result"
 
 
 def _frame_id(headers: Sequence[tuple[str, bytes]], value: bytes | None) -> str:
@@ -309,6 +327,9 @@ class Cronos:
         before they read a frame.
         """
         print(await prepare_artifacts(self.root), flush=True)
+        # The shipped default rules (raw register bytes to cronos/{unit}/fc{fc}), not the demo's
+        # tag map, which needs the ingest's request headers that captured frames do not carry.
+        save_worker_rules(self.root)
         tag = f"bench.setup.{uuid.uuid4().hex[:6]}"
         procs = Procs(self.state)
         procs.start(
@@ -322,7 +343,7 @@ class Cronos:
                 topic_control=f"{self.topics}control",
                 topic_control_events=f"{self.topics}events",
             )
-            event = await activate_rules(kafka, self.key.encode(), self.root)
+            event = await activate_rules(kafka, self.key.encode(), self.root, RULES_VERSION)
             if event.get("outcome") != "applied":
                 raise SystemExit(f"rules not activated: {event}")
         finally:
@@ -441,6 +462,8 @@ async def run(args: argparse.Namespace, bootstrap: str, redis_url: str, state: P
             got = await run_contender(name, bootstrap, raw, len(records), state, cronos)
             rows[name] = {"rate": got.rate(), "steady": got.rate(0.1, 0.9)}
             print(f"  {name:<8} {rows[name]['rate']:>9,.0f} frames/s", flush=True)
+            if name == "cronos":
+                print(f"           outcomes: {got.describe()}", flush=True)
         for label, env in args.variant:
             got = await run_contender("cronos", bootstrap, raw, len(records), state, cronos, 1, env)
             rows[f"cronos {label}"] = {"rate": got.rate(), "steady": got.rate(0.1, 0.9)}

@@ -155,18 +155,20 @@ async def _watch_worker(proc: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"the worker exited with code {proc.returncode}; end of its log:\n{tail}")
 
 
-async def activate_rules(kafka: KafkaSettings, key: bytes, root: Path) -> dict:
-    """Wait until the worker is up, issue a signed swap to the default rules, await its event.
+async def activate_rules(
+    kafka: KafkaSettings, key: bytes, root: Path, version: str = RULES_VERSION
+) -> dict:
+    """Wait until the worker is up, issue a signed swap to rules ``version``, await its event.
 
     A worker applies only commands issued after it started (earlier ones are covered by the
     Redis pointer it reconciles to), so the command goes out after the worker's first event.
     """
     # The command is bound to the rules file's bytes, as `cronos control swap` does it.
-    _, sha256 = ArtifactRoot(root).resolve_verified(TRANSLATION_RULES, RULES_VERSION, MODBUS_PAIR)
+    _, sha256 = ArtifactRoot(root).resolve_verified(TRANSLATION_RULES, version, MODBUS_PAIR)
     cmd, raw = new_command(
         "swap",
         "translation_rules",
-        {"version": RULES_VERSION, "pair": "modbus->mqtt", "sha256": sha256},
+        {"version": version, "pair": "modbus->mqtt", "sha256": sha256},
         "make-run@localhost",
         key,
     )
