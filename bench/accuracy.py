@@ -34,6 +34,7 @@ from nemesys import nemesys_spans  # noqa: E402
 
 from engine.detection.dataset import LabelledFrame, load_jsonl  # noqa: E402
 from engine.detection.default_model import load_default_detector  # noqa: E402
+from engine.detection.field_detector import FieldDetector  # noqa: E402
 
 TEST = ROOT / "data/datasets/pcap/test.jsonl"
 PREAMBLE = """# Field detection accuracy on held-out capture files
@@ -110,12 +111,16 @@ def _mean(results: list[dict | None]) -> dict | None:
     return {k: sum(r[k] for r in results if r) / len(results) for k in keys}
 
 
-def build_table(lopo_mode: str) -> tuple[str, dict]:
+def build_table(lopo_mode: str, model: Path | None = None) -> tuple[str, dict]:
     """The markdown table and the raw numbers."""
     by_proto: dict[str, list[LabelledFrame]] = defaultdict(list)
     for frame in load_jsonl(TEST):
         by_proto[frame.protocol].append(frame)
-    detector = asyncio.run(load_default_detector())
+    if model is None:
+        detector = asyncio.run(load_default_detector())
+    else:
+        detector = FieldDetector()
+        asyncio.run(detector.load_checkpoint(model))
     rows: list[list[str]] = []
     raw: dict[str, dict[str, Any]] = {}
     for proto in sorted(by_proto):
@@ -159,8 +164,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--lopo", choices=("cached", "run", "skip"), default="cached")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--model", type=Path, help="checkpoint to score (default: the shipped one)")
     args = parser.parse_args()
-    table, raw = build_table(args.lopo)
+    table, raw = build_table(args.lopo, args.model)
     print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(PREAMBLE + table)
