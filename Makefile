@@ -59,8 +59,11 @@ dataset-all: $(STAMP) deps  ## Every deduplicated message of data/captures (no p
 scapy-dataset: $(STAMP)  ## Generate data/datasets/scapy.jsonl with scapy (59 protocols, no tshark)
 	$(PY) scripts/scapy_corpus.py -o data/datasets/scapy.jsonl --per-protocol 200 --seed 0
 
-model: $(STAMP)  ## Train the shipped default detector from data/datasets/pcap (no tshark needed)
-	$(PY) scripts/train_default_model.py
+MODEL_CORPUS := --train data/datasets/pcap-all/train.jsonl --max-messages 100000 --max-bytes 1000000 --modbus-balanced 2850 --procedural 8000 --procedural-per-grammar 20 --extra data/datasets/scapy.jsonl --threads 2
+
+model: dataset-all scapy-dataset  ## Retrain the shipped detector (seeded; ~45 min on 2 cores, see its data card)
+	$(PY) scripts/train_default_model.py $(MODEL_CORPUS) --epochs 8 --out .cronos/model/stage1.pt --checkpoint-dir .cronos/model/ckpt
+	$(PY) scripts/train_default_model.py $(MODEL_CORPUS) --oversample dnp3=40 --init .cronos/model/stage1.pt --lr 2e-3 --epochs 2 --patience 2
 
 bench: $(STAMP)  ## Run the benchmarks (prints figures)
 	$(PY) bench/detector_throughput.py

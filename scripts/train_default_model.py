@@ -93,6 +93,14 @@ def main() -> None:
     parser.add_argument("--procedural-per-grammar", type=int, default=20)
     parser.add_argument("--extra", type=Path, action="append", default=[], metavar="JSONL")
     parser.add_argument("--max-minutes", type=float, default=0, help="0: no time limit")
+    parser.add_argument(
+        "--oversample",
+        action="append",
+        default=[],
+        metavar="PROTOCOL=K",
+        help="repeat a protocol's captured training messages K times (e.g. dnp3=40)",
+    )
+    parser.add_argument("--init", type=Path, help="start from this checkpoint (fine-tuning)")
     parser.add_argument("--checkpoint-dir", type=Path)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train", type=Path, default=TRAIN, help="labelled training split (JSONL)")
@@ -116,6 +124,11 @@ def main() -> None:
     grammars = args.procedural // max(1, args.procedural_per_grammar)
     procedural = procedural_frames(grammars, args.procedural_per_grammar, seed=args.seed)
     extra = [f for path in args.extra for f in load_jsonl(path)]
+    for item in args.oversample:
+        proto, _, times = item.partition("=")
+        repeats = [f for f in train if f.protocol == proto] * (int(times) - 1)
+        print(f"oversampling {proto}: +{len(repeats):,} repeated messages", flush=True)
+        train = train + repeats
     captured = len(train)
     train = train + synthetic + balanced + procedural + extra
     random.Random(args.seed).shuffle(train)
@@ -127,6 +140,10 @@ def main() -> None:
         flush=True,
     )
     detector = FieldDetector(Config(detector=DetectorSettings(device="cpu", seed=args.seed)))
+    if args.init is not None:
+        asyncio.run(detector.load_checkpoint(args.init))
+        detector._optimizer_state = None  # a fresh Adam at --lr for the new mix
+        print(f"starting from {args.init}", flush=True)
     t0 = time.perf_counter()
     seen_epochs: list[dict] = []  # type: ignore[type-arg]
     best: dict = {}  # type: ignore[type-arg]
@@ -186,6 +203,8 @@ def main() -> None:
         "modbus_balanced": len(balanced),
         "procedural": {"messages": len(procedural), "grammars": grammars},
         "extra": {str(p): sum(1 for _ in p.open()) for p in args.extra},
+        "oversample": args.oversample,
+        "init": str(args.init) if args.init else None,
         "val_messages": len(val),
         "train_seconds": round(seconds, 1),
         "threads": args.threads,
