@@ -37,7 +37,7 @@ and extra cuts, and NEMESYS on the same messages. ``--untyped`` trains on bounda
 
     python bench/accuracy_lofo.py --family dns --threads 2   # trains one, caches JSON
     python bench/accuracy_lofo.py --all --stop-by 13:25       # every family not cached yet
-    python bench/accuracy_lofo.py --table                     # markdown table from the cache
+    python bench/accuracy_lofo.py --table --write             # table from the cache (+ lofo.md)
 """
 
 from __future__ import annotations
@@ -75,6 +75,19 @@ from engine.detection.field_detector import FieldDetector  # noqa: E402
 CAPTURES = ROOT / "data/datasets/pcap-all"
 SCAPY = ROOT / "data/datasets/scapy.jsonl"
 RESULTS = ROOT / "bench/results/lofo"
+OUT = ROOT / "bench/results/lofo.md"
+PREAMBLE = """# Leave-one-family-out field boundary detection
+
+Written by `python bench/accuracy_lofo.py --write` from the cached results in
+`bench/results/lofo/` (families and training budget: the module docstring). Each row: a model
+trained from scratch on every *other* family (captures, scapy corpus, balanced Modbus frames,
+procedural grammars), scored on the held-out family's capture test files (`test` = captures) or
+scapy frames. P/R/F1: boundary scores (cut positions > 0, types ignored); *≥16B-ign.*: the same
+F1 with predicted cuts inside labelled fields of ≥ 16 bytes not counted; field F1: exact typed
+span; span F1: exact `(start, end)`. *LOFO-B*: boundary-only labels. *NEMESYS*: unsupervised
+baseline (`bench/nemesys.py`, sigma 0.6) on the same messages. Mean: unweighted over families.
+
+"""
 LONG_FIELD = 16  # bytes: the lenient variant ignores cuts inside labelled fields this long
 
 FAMILIES: dict[str, tuple[str, ...]] = {
@@ -318,6 +331,27 @@ def table() -> str:
     return head + "\n".join(rows) + "\n"
 
 
+def error_summary(top: int = 3) -> str:
+    """The commonest missed and extra cuts of each cached typed model, as a markdown list."""
+    lines = []
+    for family in FAMILIES:
+        r = _cached(family, False)
+        if r is None:
+            continue
+        fmt = "; ".join
+        missed = fmt(f"{k} ×{n}" for k, n in r["errors"]["missed"][:top])
+        extra = fmt(f"{k} ×{n}" for k, n in r["errors"]["extra"][:top])
+        lines.append(f"* **{family}** — missed: {missed or 'none'}. Extra: {extra or 'none'}.")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(path: Path) -> None:
+    """``PREAMBLE``, the table and the error patterns, to ``path``."""
+    path.write_text(
+        PREAMBLE + table() + "\n## Commonest errors (typed model)\n\n" + error_summary()
+    )
+
+
 def _past(stop_by: str | None) -> bool:
     if not stop_by:
         return False
@@ -333,6 +367,7 @@ def main() -> None:
     parser.add_argument("--family", action="append", choices=list(FAMILIES), default=[])
     parser.add_argument("--all", action="store_true", help="every family without a cached result")
     parser.add_argument("--table", action="store_true", help="print the table from the cache")
+    parser.add_argument("--write", action="store_true", help=f"write {OUT.relative_to(ROOT)}")
     parser.add_argument("--untyped", action="store_true", help="boundary-only labels (LOFO-B)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--stop-by", metavar="HH:MM", help="UTC; start no model after it")
@@ -359,6 +394,8 @@ def main() -> None:
         )
     if args.table:
         print(table(), end="")
+    if args.write:
+        write_report(OUT)
 
 
 if __name__ == "__main__":
