@@ -1,0 +1,402 @@
+"""Leave-one-FAMILY-out: train on every other protocol family, score the held-out family.
+
+Leave-one-protocol-out (``bench/accuracy_lopo.py``) still trains on close relatives of the
+held-out protocol (mDNS when DNS is held out, DHCPv6 for DHCP). Here a whole family is held out
+of every source of the wide corpus (issue 14): the deduplicated capture messages
+(``data/datasets/pcap-all/train.jsonl``, ``make dataset-all``), the scapy corpus
+(``data/datasets/scapy.jsonl``, ``make scapy-dataset``) and the balanced Modbus frames; random
+procedural grammars (protocols that exist nowhere) are always in. Families (a protocol of the
+corpora in no family is never trained on nor scored):
+
+| family     | protocols                                                         | scored on |
+|------------|-------------------------------------------------------------------|-----------|
+| modbus     | modbus (captures, balanced frames, scapy)                         | captures  |
+| dns        | dns, mdns, llmnr                                                  | captures  |
+| time       | ntp, ptp                                                          | captures  |
+| netbios    | nbns, nbdgm                                                       | captures  |
+| dhcp       | dhcp, dhcpv6                                                      | captures  |
+| smb        | smb                                                               | captures  |
+| dnp3       | dnp3                                                              | captures  |
+| routing    | bgp, ospf, rip, ripng, eigrp, pim, ldp, bfd, rtr                  | scapy     |
+| tunnels    | gtp_c, gtp_u, gtpv2, l2tp, vxlan, pptp, pfcp                      | scapy     |
+| industrial | enip, pnio_dcp, ethercat, knx, doip, someip                       | scapy     |
+| l2         | arp, lldp, cdp, lacp, eapol, pppoe_discovery, vqp                 | scapy     |
+| auth_vpn   | radius, tacacs, isakmp, ikev2, wireguard                          | scapy     |
+| ip_control | icmp, icmpv6, igmp, vrrp, hsrp, mobileip                          | scapy     |
+| app        | http2, socks, stun, tftp, portmap, skinny, netflow, openflow      | scapy     |
+
+A family with capture files is scored on its held-out files (``pcap-all/test.jsonl``), else on
+its scapy frames; ``by_protocol`` in the result also scores each member's scapy frames. Each
+model is trained from scratch on a seeded sample (per protocol and per source, then at most
+``--max-messages`` / ``--max-bytes`` in all) with 10 % of the non-procedural sample for early
+stopping, for at most ``--epochs`` epochs or ``--minutes`` (the best epoch's weights are kept).
+Scores: boundary P/R/F1 (cuts > 0, types ignored), typed field F1, untyped span F1, the lenient
+boundary variant (cuts inside labelled fields of >= 16 bytes not counted), the commonest missed
+and extra cuts, and NEMESYS on the same messages. ``--untyped`` trains on boundary-only labels
+(LOFO-B). S7comm, BACnet, IEC 60870-5-104, MQTT and CoAP are never used (guarded twice).
+
+    python bench/accuracy_lofo.py --family dns --threads 2   # trains one, caches JSON
+    python bench/accuracy_lofo.py --all --stop-by 13:25       # every family not cached yet
+    python bench/accuracy_lofo.py --table --write             # table from the cache (+ lofo.md)
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as dt
+import json
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from accuracy_lopo import boundary_only, spans_of  # noqa: E402
+from accuracy_scoring import boundary_score_long_ignored, cut_errors, score  # noqa: E402
+from nemesys import nemesys_spans  # noqa: E402
+from train_default_model import RESERVED, TimeBudgetSpent, check_reserved  # noqa: E402
+
+from engine.core.config import Config, DetectorSettings  # noqa: E402
+from engine.datasets.modbus_balanced import modbus_balanced  # noqa: E402
+from engine.datasets.procedural import procedural_frames  # noqa: E402
+from engine.datasets.split import sample_per_protocol  # noqa: E402
+from engine.detection.dataset import LabelledFrame, load_jsonl  # noqa: E402
+from engine.detection.field_detector import FieldDetector  # noqa: E402
+
+CAPTURES = ROOT / "data/datasets/pcap-all"
+SCAPY = ROOT / "data/datasets/scapy.jsonl"
+RESULTS = ROOT / "bench/results/lofo"
+OUT = ROOT / "bench/results/lofo.md"
+PREAMBLE = """# Leave-one-family-out field boundary detection
+
+Written by `python bench/accuracy_lofo.py --write` from the cached results in
+`bench/results/lofo/` (families and training budget: the module docstring). Each row: a model
+trained from scratch on every *other* family (captures, scapy corpus, balanced Modbus frames,
+procedural grammars), scored on the held-out family's capture test files (`test` = captures) or
+scapy frames. P/R/F1: boundary scores (cut positions > 0, types ignored); *≥16B-ign.*: the same
+F1 with predicted cuts inside labelled fields of ≥ 16 bytes not counted; field F1: exact typed
+span; span F1: exact `(start, end)`. *LOFO-B*: boundary-only labels. *NEMESYS*: unsupervised
+baseline (`bench/nemesys.py`, sigma 0.6) on the same messages. Mean: unweighted over families.
+
+"""
+LONG_FIELD = 16  # bytes: the lenient variant ignores cuts inside labelled fields this long
+
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "modbus": ("modbus",),
+    "dns": ("dns", "mdns", "llmnr"),
+    "time": ("ntp", "ptp"),
+    "netbios": ("nbns", "nbdgm"),
+    "dhcp": ("dhcp", "dhcpv6"),
+    "smb": ("smb",),
+    "dnp3": ("dnp3",),
+    "routing": ("bgp", "ospf", "rip", "ripng", "eigrp", "pim", "ldp", "bfd", "rtr"),
+    "tunnels": ("gtp_c", "gtp_u", "gtpv2", "l2tp", "vxlan", "pptp", "pfcp"),
+    "industrial": ("enip", "pnio_dcp", "ethercat", "knx", "doip", "someip"),
+    "l2": ("arp", "lldp", "cdp", "lacp", "eapol", "pppoe_discovery", "vqp"),
+    "auth_vpn": ("radius", "tacacs", "isakmp", "ikev2", "wireguard"),
+    "ip_control": ("icmp", "icmpv6", "igmp", "vrrp", "hsrp", "mobileip"),
+    "app": ("http2", "socks", "stun", "tftp", "portmap", "skinny", "netflow", "openflow"),
+}
+FAMILY_OF = {p: fam for fam, protos in FAMILIES.items() for p in protos}
+
+
+def _reserved(name: str) -> bool:
+    return any(r in name.lower() for r in RESERVED)
+
+
+assert not any(_reserved(p) for p in FAMILY_OF), "a reserved protocol is in a family"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Training sample and time per model (defaults: ~2.5 min with 2 threads)."""
+
+    capture_messages: int = 500  # per captured protocol
+    capture_bytes: int = 30_000
+    scapy_messages: int = 40  # per scapy protocol
+    scapy_bytes: int = 2_000
+    modbus_balanced: int = 285  # 5 of each of the 57 Modbus shapes
+    procedural_grammars: int = 40
+    procedural_per_grammar: int = 20
+    max_messages: int = 6_000  # in all
+    max_bytes: int = 400_000
+    epochs: int = 12
+    minutes: float = 1.75
+    max_test: int = 500  # held-out messages per protocol
+    seed: int = 0
+
+
+def _known(frames: list[LabelledFrame], held_out: str) -> list[LabelledFrame]:
+    """Frames of families other than ``held_out`` (protocols in no family dropped)."""
+    return [f for f in frames if FAMILY_OF.get(f.protocol, held_out) != held_out]
+
+
+def training_sample(held_out: str, b: Budget) -> tuple[list[LabelledFrame], list[LabelledFrame]]:
+    """``(train, val)`` from every source without family ``held_out``; val is non-procedural."""
+    pool = sample_per_protocol(
+        _known(load_jsonl(CAPTURES / "train.jsonl"), held_out),
+        max_messages=b.capture_messages,
+        max_bytes=b.capture_bytes,
+        seed=b.seed,
+    )
+    pool += sample_per_protocol(
+        _known(load_jsonl(SCAPY), held_out),
+        max_messages=b.scapy_messages,
+        max_bytes=b.scapy_bytes,
+        seed=b.seed,
+    )
+    if held_out != "modbus":
+        pool += modbus_balanced(b.modbus_balanced, seed=b.seed)
+    rng = random.Random(b.seed)
+    rng.shuffle(pool)
+    pool = list({f.message: f for f in reversed(pool)}.values())  # sources overlap (Modbus)
+    n_val = max(1, len(pool) // 10)
+    val, train = pool[:n_val], pool[n_val:]
+    seen = {f.message for f in pool}
+    procedural = procedural_frames(b.procedural_grammars, b.procedural_per_grammar, seed=b.seed)
+    train += [f for f in procedural if f.message not in seen]
+    rng.shuffle(train)
+    kept, used = [], 0
+    for f in train:  # the overall budget; per-source caps normally keep well inside it
+        if len(kept) >= b.max_messages or used + len(f.message) > b.max_bytes:
+            break
+        kept.append(f)
+        used += len(f.message)
+    check_reserved(kept + val)
+    if any(FAMILY_OF.get(f.protocol) == held_out for f in kept + val):
+        raise SystemExit(f"held-out family {held_out} leaked into training")
+    return kept, val
+
+
+def test_sample(family: str, b: Budget) -> tuple[list[LabelledFrame], str, list[LabelledFrame]]:
+    """``(scored frames, their source, scapy frames of every member)`` for ``family``."""
+    members = set(FAMILIES[family])
+    scapy = [f for f in load_jsonl(SCAPY) if f.protocol in members]
+    scapy = sample_per_protocol(scapy, max_messages=b.max_test, max_bytes=1 << 40, seed=b.seed)
+    captured = [f for f in load_jsonl(CAPTURES / "test.jsonl") if f.protocol in members]
+    if captured:
+        captured = sample_per_protocol(
+            captured, max_messages=b.max_test, max_bytes=1 << 40, seed=b.seed
+        )
+        return captured, "captures", scapy
+    return scapy, "scapy", scapy
+
+
+def train_model(
+    train: list[LabelledFrame], val: list[LabelledFrame], b: Budget
+) -> tuple[FieldDetector, dict[str, Any]]:
+    """A detector trained from scratch within ``b.epochs`` and ``b.minutes``."""
+    torch.manual_seed(b.seed)
+    detector = FieldDetector(Config(detector=DetectorSettings(device="cpu", seed=b.seed)))
+    t0 = time.perf_counter()
+    best: dict[str, Any] = {"epoch": 0}
+    epochs: list[float] = []
+
+    def on_epoch(epoch: int, result: Any, improved: bool) -> None:
+        epochs.append(round(result.val["boundary_f1"], 4))
+        if improved and detector.model is not None:
+            best.update(epoch=epoch, state=copy.deepcopy(detector.model.state_dict()))
+        if time.perf_counter() - t0 > b.minutes * 60:
+            raise TimeBudgetSpent
+
+    stopped_on_time = False
+    try:
+        detector.train(
+            train,
+            val,
+            num_epochs=b.epochs,
+            learning_rate=8e-3,
+            batch_size=32,
+            early_stopping_patience=3,
+            on_epoch=on_epoch,
+        )
+    except TimeBudgetSpent:  # the epoch loop restores the best weights only when it ends itself
+        assert detector.model is not None and "state" in best
+        detector.model.load_state_dict(best["state"])
+        detector.clear_cache()
+        stopped_on_time = True
+    info = {
+        "train_seconds": round(time.perf_counter() - t0, 1),
+        "epochs_run": len(epochs),
+        "best_epoch": best["epoch"],
+        "stopped_on_time": stopped_on_time,
+        "val_boundary_f1": epochs,
+    }
+    return detector, info
+
+
+def _scores(pred: list[list[Any]], frames: list[LabelledFrame]) -> dict[str, Any]:
+    gold = [list(f.spans) for f in frames]
+    lenient = boundary_score_long_ignored(pred, gold, LONG_FIELD)
+    return {
+        **score(pred, gold),
+        **{f"long_ignored_{k}": v for k, v in lenient.items()},
+    }
+
+
+def run_family(family: str, b: Budget, *, untyped: bool = False) -> dict[str, Any]:
+    """Train without ``family``, score it; returns and caches the result as JSON."""
+    train, val = training_sample(family, b)
+    test, source, scapy = test_sample(family, b)
+    if untyped:
+        train, val = boundary_only(train), boundary_only(val)
+    detector, info = train_model(train, val, b)
+    pred = spans_of(detector, test)
+    gold = [list(f.spans) for f in test]
+    nemesys = [nemesys_spans(f.message) for f in test]
+    scapy_pred = pred if source == "scapy" else spans_of(detector, scapy)
+    by_protocol: dict[str, Any] = {}
+    for name, frames, spans in (("captures", test, pred), ("scapy", scapy, scapy_pred)):
+        if name == "captures" and source != "captures":
+            continue
+        for proto in sorted({f.protocol for f in frames}):
+            idx = [i for i, f in enumerate(frames) if f.protocol == proto]
+            s = score([spans[i] for i in idx], [list(frames[i].spans) for i in idx])
+            by_protocol[f"{proto} ({name})"] = {"messages": len(idx), **s}
+    result = {
+        "family": family,
+        "protocols": list(FAMILIES[family]),
+        "labels": "boundary-only" if untyped else "typed",
+        "test_source": source,
+        "test_messages": len(test),
+        "test_bytes": sum(len(f.message) for f in test),
+        "train_messages": len(train),
+        "train_bytes": sum(len(f.message) for f in train),
+        "train_protocols": sorted({f.protocol for f in train}),
+        "val_messages": len(val),
+        **info,
+        "threads": torch.get_num_threads(),
+        "budget": asdict(b),
+        "model": _scores(pred, test),
+        "nemesys": _scores(nemesys, test),
+        "errors": cut_errors(pred, gold, [f.protocol for f in test]),
+        "nemesys_errors": cut_errors(nemesys, gold, [f.protocol for f in test], top=4),
+        "by_protocol": by_protocol,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / _file(family, untyped)).write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _file(family: str, untyped: bool) -> str:
+    return f"{family}_boundary.json" if untyped else f"{family}.json"
+
+
+def _cached(family: str, untyped: bool) -> dict[str, Any] | None:
+    path = RESULTS / _file(family, untyped)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def table() -> str:
+    """Markdown table of the cached results, one row per family, with the unweighted mean."""
+    head = (
+        "| family | test | msgs | train msgs | P | R | F1 | F1 ≥16B-ign. | field F1 | span F1 "
+        "| LOFO-B F1 | NEMESYS P | NEMESYS R | NEMESYS F1 | NEMESYS ≥16B-ign. |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    )
+    keys = ("boundary_precision", "boundary_recall", "boundary_f1", "long_ignored_boundary_f1")
+    rows, sums, counts = [], [0.0] * 11, [0] * 11
+    for family in FAMILIES:
+        r, rb = _cached(family, False), _cached(family, True)
+        base = r or rb
+        if base is None:
+            continue
+        vals: list[float | None] = [None] * 11
+        if r:
+            m = r["model"]
+            vals[0:6] = [*(m[k] for k in keys), m["field_f1"], m["span_f1"]]
+        if rb:
+            vals[6] = rb["model"]["boundary_f1"]
+        vals[7:11] = [base["nemesys"][k] for k in keys]
+        cells = ["–" if v is None else f"{v:.3f}" for v in vals]
+        for i, v in enumerate(vals):
+            if v is not None:
+                sums[i] += v
+                counts[i] += 1
+        rows.append(
+            f"| {family} | {base['test_source']} | {base['test_messages']} "
+            f"| {base['train_messages']} | " + " | ".join(cells) + " |"
+        )
+    mean = ["–" if not n else f"**{s / n:.3f}**" for s, n in zip(sums, counts, strict=True)]
+    rows.append(f"| **mean** ({len(rows)} families) | | | | " + " | ".join(mean) + " |")
+    return head + "\n".join(rows) + "\n"
+
+
+def error_summary(top: int = 3) -> str:
+    """The commonest missed and extra cuts of each cached typed model, as a markdown list."""
+    lines = []
+    for family in FAMILIES:
+        r = _cached(family, False)
+        if r is None:
+            continue
+        fmt = "; ".join
+        missed = fmt(f"{k} ×{n}" for k, n in r["errors"]["missed"][:top])
+        extra = fmt(f"{k} ×{n}" for k, n in r["errors"]["extra"][:top])
+        lines.append(f"* **{family}** — missed: {missed or 'none'}. Extra: {extra or 'none'}.")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(path: Path) -> None:
+    """``PREAMBLE``, the table and the error patterns, to ``path``."""
+    path.write_text(
+        PREAMBLE + table() + "\n## Commonest errors (typed model)\n\n" + error_summary()
+    )
+
+
+def _past(stop_by: str | None) -> bool:
+    if not stop_by:
+        return False
+    now = dt.datetime.now(dt.UTC)
+    hh, mm = (int(x) for x in stop_by.split(":"))
+    return now >= now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--family", action="append", choices=list(FAMILIES), default=[])
+    parser.add_argument("--all", action="store_true", help="every family without a cached result")
+    parser.add_argument("--table", action="store_true", help="print the table from the cache")
+    parser.add_argument("--write", action="store_true", help=f"write {OUT.relative_to(ROOT)}")
+    parser.add_argument("--untyped", action="store_true", help="boundary-only labels (LOFO-B)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--stop-by", metavar="HH:MM", help="UTC; start no model after it")
+    for name, value in asdict(Budget()).items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    budget = Budget(**{k: getattr(args, k) for k in asdict(Budget())})
+    todo = list(args.family)
+    if args.all:
+        todo += [f for f in FAMILIES if _cached(f, args.untyped) is None and f not in todo]
+    for family in todo:
+        if _past(args.stop_by):
+            print(f"past {args.stop_by} UTC: not starting {family}", flush=True)
+            break
+        r = run_family(family, budget, untyped=args.untyped)
+        m, ne = r["model"], r["nemesys"]
+        print(
+            f"{family}: boundary F1 {m['boundary_f1']:.3f} (≥16B ign. "
+            f"{m['long_ignored_boundary_f1']:.3f}) field F1 {m['field_f1']:.3f}; NEMESYS "
+            f"{ne['boundary_f1']:.3f}; {r['train_messages']} msgs, {r['epochs_run']} epochs, "
+            f"{r['train_seconds']:.0f} s",
+            flush=True,
+        )
+    if args.table:
+        print(table(), end="")
+    if args.write:
+        write_report(OUT)
+
+
+if __name__ == "__main__":
+    main()
