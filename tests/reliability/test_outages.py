@@ -77,6 +77,10 @@ async def test_broker_frozen_then_resumed(
     broker = dep.env["CRONOS_KAFKA_BROKER"]
     port = free_port()
     dep.env["CRONOS_METRICS_PORT"] = str(port)
+    # Frames wait up to 0.5 s in a filling batch, so some are always fetched but unpublished
+    # when the freeze starts (with the 20 ms default window a light load's batches are
+    # published within milliseconds and the freeze may fall between two of them).
+    dep.env |= {"CRONOS_BATCH_WINDOW_S": "0.5"}
     dep.start("w1")
     burst = modbus_frames(300, "burst-")
     steady = modbus_frames(int(40 * (scale.broker_freeze_s + 10)), "steady-")
