@@ -22,7 +22,6 @@ ack out of order).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterable, Mapping, Sequence
 from typing import Any
@@ -111,10 +110,7 @@ def register_frame_agent(
                 # Returns at once while fewer than pipeline_depth batches are in flight, so
                 # faust fills the next batch while this one is detected and published.
                 await pipeline.submit(events)
-        except asyncio.CancelledError:
-            await pipeline.cancel()  # in-flight batches stay unacked: read again later
-            raise
-        except BaseException:
+        except BaseException:  # cancelled or crashing: in-flight batches stay unacked
             await pipeline.cancel()
             raise
 

@@ -63,11 +63,6 @@ class BatchPipeline:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._failed = False
 
-    @property
-    def in_flight(self) -> int:
-        """Batches submitted whose publish has not finished."""
-        return sum(1 for t in self._tasks if t.get_name().startswith("publish") and not t.done())
-
     async def submit(self, events: Sequence[EventT]) -> None:
         """Queue a batch; returns as soon as fewer than ``depth`` batches are in flight.
 
@@ -87,11 +82,6 @@ class BatchPipeline:
         for task in (proc, pub):
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-
-    async def drain(self) -> None:
-        """Wait until every submitted batch is published (or has failed)."""
-        if self._last_publish is not None:
-            await asyncio.gather(self._last_publish, return_exceptions=True)
 
     async def cancel(self) -> None:
         """Stop every batch in flight without acknowledging it (it is read again later)."""
