@@ -6,6 +6,12 @@ the application-layer items refer to that buffer. Within one link frame the mapp
 buffer byte ``k`` is data-chunk byte ``k + 1``. A field that spans a chunk CRC becomes one span
 over both parts; the CRC inside it stays a field of its own (it is a frame item nested within).
 Fragments assembled from several frames cannot be mapped and are skipped.
+
+The data chunks themselves (``dnp.data_chunk`` and tshark's unnamed "Data Chunk: N" and "Data
+Chunks" groups) are framing of that buffer, not fields, and are not emitted: an application
+field that spans a chunk CRC *crosses* its chunk, and the tiling policy merges crossing items
+into one field, so one crossing field used to swallow the whole application layer of every
+frame longer than one chunk (labelled as one ``flags`` span from the transport byte on).
 """
 
 from __future__ import annotations
@@ -18,6 +24,12 @@ FrameItem = tuple[int, int, str, str | None]
 
 def _is_app_layer(item: Item) -> bool:
     return not item.name and item.show.startswith("Application Layer")
+
+
+def _is_chunk_group(item: Item) -> bool:
+    if item.name == "dnp.data_chunk":
+        return True
+    return not item.name and item.show.startswith(("Data Chunk", "Data Chunks"))
 
 
 def _usable(item: Item) -> bool:
@@ -38,7 +50,7 @@ def map_dnp3(layers: list[Item], frame: bytes) -> list[FrameItem] | str:
             return
         if item.name == "dnp.data_chunk":
             chunk_pos.extend(range(item.pos, item.pos + item.size))
-        if _usable(item):
+        if _usable(item) and not _is_chunk_group(item):
             name = "" if item.is_proto else item.name
             out.append((item.pos, item.pos + item.size, name, item.value))
         for child in item.children:

@@ -116,3 +116,26 @@ def test_message_past_the_captured_bytes_is_skipped() -> None:
 )
 def test_field_type_vocabulary(name: str, expected: str | None) -> None:
     assert field_type(name) == expected
+
+
+def test_dnp3_fields_across_chunk_crcs_keep_their_own_cuts() -> None:
+    # 91-byte unsolicited response: 70 application bytes in five data chunks. Application
+    # fields that span a chunk CRC cross their chunk; the chunks must not be pieces, or the
+    # crossing rule merges the whole application layer into one span (the old labels).
+    (out,) = _label("dnp3_chunks", "dnp3")
+    assert isinstance(out, LabelledFrame)
+    validate_spans(out.message, out.spans)
+    assert len(out.message) == 91
+    crcs = [(s, e) for s, e, t in out.spans if t == "checksum"]
+    assert crcs == [(8, 10), (26, 28), (44, 46), (62, 64), (80, 82), (89, 91)]
+    assert len(out.spans) == 50 and max(e - s for s, e, _ in out.spans) <= 6
+    # g51v1 CTO object header (group, variation, qualifier, count) and its 6-byte time
+    assert out.spans[9:14] == (
+        (13, 15, "flags"),
+        (15, 17, "type_code"),
+        (17, 18, "type_code"),
+        (18, 19, "count"),
+        (19, 25, "time"),
+    )
+    # the object header 0x03 0x28 is cut by the chunk CRC at 26..28: one side each
+    assert out.spans[14:17] == ((25, 26, "type_code"), (26, 28, "checksum"), (28, 29, "type_code"))
