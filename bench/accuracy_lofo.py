@@ -71,6 +71,7 @@ from engine.datasets.procedural import procedural_frames  # noqa: E402
 from engine.datasets.split import sample_per_protocol  # noqa: E402
 from engine.detection.dataset import LabelledFrame, load_jsonl  # noqa: E402
 from engine.detection.field_detector import FieldDetector  # noqa: E402
+from engine.detection.inference import predict_boundaries  # noqa: E402
 
 CAPTURES = ROOT / "data/datasets/pcap-all"
 SCAPY = ROOT / "data/datasets/scapy.jsonl"
@@ -192,11 +193,18 @@ def test_sample(family: str, b: Budget) -> tuple[list[LabelledFrame], str, list[
 
 
 def train_model(
-    train: list[LabelledFrame], val: list[LabelledFrame], b: Budget
+    train: list[LabelledFrame], val: list[LabelledFrame], b: Budget, *, head: bool = False
 ) -> tuple[FieldDetector, dict[str, Any]]:
-    """A detector trained from scratch within ``b.epochs`` and ``b.minutes``."""
+    """A detector trained from scratch within ``b.epochs`` and ``b.minutes``.
+
+    ``head`` trains a boundary head beside the CRF; the detector then reads ``crf`` (the
+    readings are compared by :func:`readings`).
+    """
     torch.manual_seed(b.seed)
-    detector = FieldDetector(Config(detector=DetectorSettings(device="cpu", seed=b.seed)))
+    settings = DetectorSettings(
+        device="cpu", seed=b.seed, boundary_head=head, boundary_reading="crf"
+    )
+    detector = FieldDetector(Config(detector=settings))
     t0 = time.perf_counter()
     best: dict[str, Any] = {"epoch": 0}
     epochs: list[float] = []
@@ -243,13 +251,52 @@ def _scores(pred: list[list[Any]], frames: list[LabelledFrame]) -> dict[str, Any
     }
 
 
-def run_family(family: str, b: Budget, *, untyped: bool = False) -> dict[str, Any]:
+#: Confidence thresholds of the ``auto`` reading scored for every family; the table picks one
+#: per family on the *other* families (so no family's score chose its own threshold).
+FALLBACK_GRID = (0.0, 0.3, 0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.01)
+
+
+def readings(detector: FieldDetector, frames: list[LabelledFrame]) -> dict[str, Any]:
+    """Scores of the ``head`` reading and of ``auto`` at each :data:`FALLBACK_GRID` threshold."""
+    model, tagset = detector.model, detector.tagset
+    assert model is not None and tagset is not None and model.has_boundary_head
+    messages = [f.message for f in frames]
+    gold = [list(f.spans) for f in frames]
+
+    def read(reading: Any) -> list[list[Any]]:
+        out = predict_boundaries(
+            model, tagset, messages, batch_size=256, device=detector.device, reading=reading
+        )
+        return [[(b.start_pos, b.end_pos, b.field_type) for b in fields] for fields in out]
+
+    crf, head = read("crf"), read("head")
+    confidence = [
+        sum((e - s) * c for s, e, _, c in fields) / max(len(m), 1)
+        for fields, m in zip(
+            predict_boundaries(model, tagset, messages, batch_size=256, device=detector.device),
+            messages,
+            strict=True,
+        )
+    ]
+    auto = {}
+    for tau in FALLBACK_GRID:
+        pred = [h if c < tau else r for r, h, c in zip(crf, head, confidence, strict=True)]
+        auto[str(tau)] = {
+            "fallback_share": sum(c < tau for c in confidence) / max(len(frames), 1),
+            **score(pred, gold),
+        }
+    return {"head": _scores(head, frames), "auto": auto, "mean_confidence": confidence}
+
+
+def run_family(
+    family: str, b: Budget, *, untyped: bool = False, head: bool = False
+) -> dict[str, Any]:
     """Train without ``family``, score it; returns and caches the result as JSON."""
     train, val = training_sample(family, b)
     test, source, scapy = test_sample(family, b)
     if untyped:
         train, val = boundary_only(train), boundary_only(val)
-    detector, info = train_model(train, val, b)
+    detector, info = train_model(train, val, b, head=head)
     pred = spans_of(detector, test)
     gold = [list(f.spans) for f in test]
     nemesys = [nemesys_spans(f.message) for f in test]
@@ -282,17 +329,28 @@ def run_family(family: str, b: Budget, *, untyped: bool = False) -> dict[str, An
         "nemesys_errors": cut_errors(nemesys, gold, [f.protocol for f in test], top=4),
         "by_protocol": by_protocol,
     }
+    if head:
+        r = readings(detector, test)
+        result["labels"] = "typed + boundary head"
+        result["head"] = r["head"]
+        result["auto"] = r["auto"]
+        result["mean_confidence"] = {
+            "mean": sum(r["mean_confidence"]) / max(len(test), 1),
+            "min": min(r["mean_confidence"], default=0.0),
+        }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / _file(family, untyped)).write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / _file(family, untyped, head)).write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
-def _file(family: str, untyped: bool) -> str:
+def _file(family: str, untyped: bool, head: bool = False) -> str:
+    if head:
+        return f"{family}_head.json"
     return f"{family}_boundary.json" if untyped else f"{family}.json"
 
 
-def _cached(family: str, untyped: bool) -> dict[str, Any] | None:
-    path = RESULTS / _file(family, untyped)
+def _cached(family: str, untyped: bool, head: bool = False) -> dict[str, Any] | None:
+    path = RESULTS / _file(family, untyped, head)
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -369,6 +427,9 @@ def main() -> None:
     parser.add_argument("--table", action="store_true", help="print the table from the cache")
     parser.add_argument("--write", action="store_true", help=f"write {OUT.relative_to(ROOT)}")
     parser.add_argument("--untyped", action="store_true", help="boundary-only labels (LOFO-B)")
+    parser.add_argument(
+        "--head", action="store_true", help="typed labels + boundary head; scores every reading"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--stop-by", metavar="HH:MM", help="UTC; start no model after it")
     for name, value in asdict(Budget()).items():
@@ -378,12 +439,14 @@ def main() -> None:
     budget = Budget(**{k: getattr(args, k) for k in asdict(Budget())})
     todo = list(args.family)
     if args.all:
-        todo += [f for f in FAMILIES if _cached(f, args.untyped) is None and f not in todo]
+        todo += [
+            f for f in FAMILIES if _cached(f, args.untyped, args.head) is None and f not in todo
+        ]
     for family in todo:
         if _past(args.stop_by):
             print(f"past {args.stop_by} UTC: not starting {family}", flush=True)
             break
-        r = run_family(family, budget, untyped=args.untyped)
+        r = run_family(family, budget, untyped=args.untyped, head=args.head)
         m, ne = r["model"], r["nemesys"]
         print(
             f"{family}: boundary F1 {m['boundary_f1']:.3f} (≥16B ign. "
@@ -392,6 +455,9 @@ def main() -> None:
             f"{r['train_seconds']:.0f} s",
             flush=True,
         )
+        if args.head:
+            auto = {t: round(a["boundary_f1"], 3) for t, a in r["auto"].items()}
+            print(f"  head F1 {r['head']['boundary_f1']:.3f}; auto by threshold {auto}", flush=True)
     if args.table:
         print(table(), end="")
     if args.write:

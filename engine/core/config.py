@@ -35,6 +35,13 @@ class DetectorSettings(BaseModel):
         replay_size: Bound on examples kept from earlier batches by ``train_batch``.
         device: ``auto`` picks CUDA when torch sees it, else CPU.
         seed: Seed for weight initialisation and shuffling (reproducible training).
+        boundary_head: Train new models with a boundary head beside the CRF (per-byte cut
+            scores, ``engine.detection.model``); a loaded checkpoint keeps what it has.
+        boundary_reading: Where a model with a boundary head takes its cuts from: ``crf``,
+            ``head`` or ``auto`` (the head for messages whose mean CRF confidence is below
+            ``boundary_fallback_below``); see ``engine.detection.reading``. Models without a
+            head always read ``crf``.
+        boundary_fallback_below: The ``auto`` reading's confidence threshold, in 0..1.
         model_path: Checkpoint loaded by ``initialize()`` when set and present.
         checkpoint_dir: Default directory for checkpoints written by training.
         quality_checks: Run the data-quality check before ``train`` and refuse on errors.
@@ -49,6 +56,9 @@ class DetectorSettings(BaseModel):
     hidden_size: int = Field(default=48, ge=4, le=1024)
     num_layers: int = Field(default=2, ge=1, le=4)
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    boundary_head: bool = False
+    boundary_reading: Literal["crf", "head", "auto"] = "auto"
+    boundary_fallback_below: float = Field(default=0.5, ge=0.0, le=1.0)
     max_message_bytes: int = Field(default=64 * 1024, ge=1)
     inference_batch_size: int = Field(default=256, ge=1)
     max_padding_waste: float = Field(default=0.25, ge=0.0, le=1.0)

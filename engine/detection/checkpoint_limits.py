@@ -89,8 +89,11 @@ MODEL_CONFIG_BOUNDS: Final[Mapping[str, Bound]] = MappingProxyType(
         "hidden_size": Bound(int, 1, 4096),
         "num_layers": Bound(int, 1, 8),
         "dropout": Bound(float, 0.0, 1.0),
+        "boundary_head": Bound(int, 0, 1),
     }
 )
+#: Keys a ``model_config`` may leave out (checkpoints written before they existed).
+OPTIONAL_MODEL_CONFIG_KEYS: Final = frozenset({"boundary_head"})
 
 
 def _refuse(name: str, rule: str, why: str) -> UnsafeCheckpointError:
@@ -240,7 +243,8 @@ def parameter_count(config: Mapping[str, Any]) -> int:
     rest = (layers - 1) * lstm(2 * hidden)
     emission = 2 * hidden * tags + tags
     crf = tags * tags + 2 * tags
-    return _BYTE_VOCAB * emb + 2 * (first + rest) + emission + crf
+    head = 2 * hidden + 1 if config.get("boundary_head") else 0
+    return _BYTE_VOCAB * emb + 2 * (first + rest) + emission + crf + head
 
 
 def expected_state_shapes(config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
@@ -266,6 +270,9 @@ def expected_state_shapes(config: Mapping[str, Any]) -> dict[str, tuple[int, ...
     shapes["crf.start_transitions"] = (tags,)
     shapes["crf.end_transitions"] = (tags,)
     shapes["crf.transitions"] = (tags, tags)
+    if config.get("boundary_head"):
+        shapes["boundary.weight"] = (1, 2 * hidden)
+        shapes["boundary.bias"] = (1,)
     return shapes
 
 
@@ -299,6 +306,8 @@ def check_model_config(
         )
     for key, bound in MODEL_CONFIG_BOUNDS.items():
         if key not in config:
+            if key in OPTIONAL_MODEL_CONFIG_KEYS:
+                continue
             raise _refuse(name, "model_config", f"model_config has no {key!r}")
         value = config[key]
         if (

@@ -79,16 +79,28 @@ def train_epoch(
     batch_size: int,
     rng: random.Random,
     device: torch.device,
+    tagset: TagSet | None = None,
 ) -> float:
-    """One pass over ``data``; returns the mean loss per frame."""
+    """One pass over ``data``; returns the mean loss per frame.
+
+    ``tagset`` gives a boundary head its targets (the gold paths' field starts); a model with
+    a head cannot train without it.
+    """
     model.train()
+    if model.has_boundary_head and tagset is None:
+        raise ValueError("a model with a boundary head trains with its tag set")
     total, count = 0.0, 0
     lengths = [len(f.message) for f in data.frames]
     for idx in length_buckets(lengths, batch_size, MAX_TRAIN_TOKENS, shuffle=rng):
         ids, lens = pad_bytes([data.frames[i].message for i in idx])
         tags, mask = pad_tags([data.tags[i] for i in idx], ids.shape[1])
         optimizer.zero_grad(set_to_none=True)
-        loss = model.loss(ids.to(device), lens.to(device), tags.to(device), mask.to(device))
+        cut_targets = None
+        if tagset is not None and model.has_boundary_head:
+            cut_targets = torch.from_numpy(tagset.cut_mask(tags.numpy())).to(device)
+        loss = model.loss(
+            ids.to(device), lens.to(device), tags.to(device), mask.to(device), cut_targets
+        )
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimizer.step()
@@ -97,20 +109,35 @@ def train_epoch(
     return total / max(count, 1)
 
 
+def _spans_from_cuts(cuts: np.ndarray) -> list[tuple[int, int, str]]:
+    """Untyped spans (type ``""``) between the cuts of one message (``cuts[0]`` ignored)."""
+    starts = [0, *(int(i) for i in np.flatnonzero(cuts[1:]) + 1)]
+    return [(a, b, "") for a, b in zip(starts, [*starts[1:], len(cuts)], strict=True)]
+
+
 @torch.inference_mode()
 def evaluate(
     model: BiLSTMCRF, tagset: TagSet, data: Encoded, batch_size: int, device: torch.device
 ) -> dict[str, float]:
-    """Loss, field and boundary P/R/F1 and byte accuracy of ``model`` on ``data``."""
+    """Loss, field and boundary P/R/F1 and byte accuracy of ``model`` on ``data``.
+
+    With a boundary head, ``head_boundary_f1`` (and ``_precision``, ``_recall``) score the
+    head's cuts alone (logit > 0).
+    """
     model.eval()
     loss_sum = 0.0
     pred_tags: list[list[int]] = [[] for _ in data.frames]
+    head_cuts: list[np.ndarray] = [np.zeros(0, dtype=bool) for _ in data.frames]
     lengths = [len(f.message) for f in data.frames]
     for idx in length_buckets(lengths, batch_size, MAX_TRAIN_TOKENS):
         ids, lens = pad_bytes([data.frames[i].message for i in idx])
         tags, mask = pad_tags([data.tags[i] for i in idx], ids.shape[1])
-        em = model.emissions(ids.to(device), lens.to(device))
+        em, cut_logits = model.emissions_and_cuts(ids.to(device), lens.to(device))
         nll = -model.crf(em, tags.to(device), mask=mask.to(device), reduction="sum")
+        if cut_logits is not None:
+            above = (cut_logits > 0).cpu().numpy()
+            for j, i in enumerate(idx):
+                head_cuts[i] = above[j, : lengths[i]]
         loss_sum += float(nll)
         c = model.crf
         paths = viterbi_decode(
@@ -130,6 +157,11 @@ def evaluate(
         [(s, e, tagset.type_name(t)) for s, e, t in tagset.decode(np.asarray(g))] for g in data.tags
     ]
     scores = score_spans(predicted, gold)
+    if model.has_boundary_head:
+        head = [_spans_from_cuts(c) for c in head_cuts]
+        for key, value in score_spans(head, gold).items():
+            if key.startswith("boundary_"):
+                scores["head_" + key] = value
     scores["accuracy"] = byte_accuracy(pred_tags, data.tags)
     scores["loss"] = loss_sum / max(len(data.frames), 1)
     return scores
@@ -154,7 +186,7 @@ def run_epochs(
     state = TrainState()
     for epoch in range(1, num_epochs + 1):
         t0 = time.perf_counter()
-        loss = train_epoch(model, train, optimizer, batch_size, rng, device)
+        loss = train_epoch(model, train, optimizer, batch_size, rng, device, tagset)
         val_scores = evaluate(model, tagset, val, batch_size, device)
         scheduler.step(val_scores["f1"])
         result = EpochResult(

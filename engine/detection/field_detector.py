@@ -331,6 +331,8 @@ class FieldDetector:
                 batch_size=self.settings.inference_batch_size,
                 device=self.device,
                 max_waste=self.settings.max_padding_waste,
+                reading=self.settings.boundary_reading,
+                fallback_below=self.settings.boundary_fallback_below,
             )
 
         token = weights_token(model, self._model, self._tagset)

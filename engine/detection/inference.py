@@ -11,6 +11,7 @@ from engine.detection.batching import length_buckets, pad_bytes
 from engine.detection.boundary import FieldBoundary
 from engine.detection.decoding import crf_marginals, viterbi_decode
 from engine.detection.model import BiLSTMCRF
+from engine.detection.reading import Reading, choose_cuts, row_confidence
 from engine.detection.tags import UNKNOWN_TYPE, TagSet
 
 # Bound on padded positions per forward pass, so one 64 KiB frame cannot share a batch with
@@ -20,11 +21,22 @@ MAX_TOKENS_PER_BATCH = 64 * 1024
 
 @torch.inference_mode()
 def predict_batch(
-    model: BiLSTMCRF, tagset: TagSet, messages: Sequence[bytes], device: torch.device
+    model: BiLSTMCRF,
+    tagset: TagSet,
+    messages: Sequence[bytes],
+    device: torch.device,
+    *,
+    reading: Reading = "crf",
+    fallback_below: float = 0.0,
 ) -> list[list[FieldBoundary]]:
-    """Fields of one padded batch: Viterbi path, then each span's mean posterior marginal."""
+    """Fields of one padded batch: Viterbi path, then each span's mean posterior marginal.
+
+    ``reading`` and ``fallback_below`` choose where the cuts come from
+    (:mod:`engine.detection.reading`); a model without a boundary head always reads ``crf``.
+    """
     ids, lengths = pad_bytes(messages)
-    emissions = model.emissions(ids.to(device), lengths.to(device)).float().cpu().numpy()
+    em, cut_logits = model.emissions_and_cuts(ids.to(device), lengths.to(device))
+    emissions = em.float().cpu().numpy()
     crf = model.crf
     args = tuple(
         a.detach().cpu().numpy()
@@ -37,7 +49,16 @@ def predict_batch(
     # Prefix sums turn every span's mean into two lookups; everything stays vectorised over
     # the batch until the result objects are made.
     csum = np.concatenate([np.zeros((chosen.shape[0], 1)), np.cumsum(chosen, axis=1)], axis=1)
-    rows, starts, ends, types = tagset.decode_flat(paths, lens)
+    cuts = None
+    if cut_logits is not None and reading != "crf":
+        cuts = choose_cuts(
+            tagset.cut_mask(paths),
+            cut_logits.float().cpu().numpy(),
+            row_confidence(chosen, lens),
+            reading,
+            fallback_below,
+        )
+    rows, starts, ends, types = tagset.decode_flat(paths, lens, cuts)
     means = (csum[rows, ends] - csum[rows, starts]) / (ends - starts)
     names = np.array([*tagset.field_types, UNKNOWN_TYPE], dtype=object)  # id -1 → last entry
     fields = list(
@@ -59,6 +80,8 @@ def predict_boundaries(
     device: torch.device,
     max_waste: float | None = None,
     max_tokens: int = MAX_TOKENS_PER_BATCH,
+    reading: Reading = "crf",
+    fallback_below: float = 0.0,
 ) -> list[list[FieldBoundary]]:
     """Detect fields in many messages, in the caller's order, batching by length.
 
@@ -71,7 +94,16 @@ def predict_boundaries(
     lengths = [len(m) for m in messages]
     for idx in length_buckets(lengths, batch_size, max_tokens, max_waste=max_waste):
         for i, fields in zip(
-            idx, predict_batch(model, tagset, [messages[i] for i in idx], device), strict=True
+            idx,
+            predict_batch(
+                model,
+                tagset,
+                [messages[i] for i in idx],
+                device,
+                reading=reading,
+                fallback_below=fallback_below,
+            ),
+            strict=True,
         ):
             out[i] = fields
     return out

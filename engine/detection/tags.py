@@ -110,21 +110,16 @@ class TagSet:
         ends = np.append(idx[1:], n)
         return [(int(s), int(e), int(ftype[s])) for s, e in zip(idx, ends, strict=True)]
 
-    def decode_flat(
-        self, paths: np.ndarray, lengths: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`decode` for a padded ``(B, T)`` batch, vectorised over the whole batch.
+    def cut_mask(self, paths: np.ndarray) -> np.ndarray:
+        """``(B, T)`` bool: where a field starts in each padded tag path (column 0 always).
 
-        Returns:
-            Flat arrays ``(rows, starts, ends, type_ids)`` of every span, ordered by row and
-            then by start.
+        The rule of :meth:`decode`. On gold paths it gives the boundary head's targets.
         """
-        b, t = paths.shape
         kind = self._kind[paths]
         ftype = self._type[paths]
-        starts = np.zeros((b, t), dtype=bool)
+        starts = np.zeros(paths.shape, dtype=bool)
         starts[:, 0] = True
-        if t > 1:
+        if paths.shape[1] > 1:
             starts[:, 1:] = (
                 (kind[:, 1:] == _KIND_B)
                 | (kind[:, 1:] == _KIND_S)
@@ -132,6 +127,27 @@ class TagSet:
                 | (kind[:, :-1] == _KIND_S)
                 | (ftype[:, 1:] != ftype[:, :-1])
             )
+        return starts
+
+    def decode_flat(
+        self, paths: np.ndarray, lengths: np.ndarray, cuts: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`decode` for a padded ``(B, T)`` batch, vectorised over the whole batch.
+
+        Args:
+            paths: ``(B, T)`` tag ids.
+            lengths: ``(B,)`` true lengths.
+            cuts: ``(B, T)`` bool field starts to use instead of the paths' own (the boundary
+                head's reading); each span then takes the type of the tag at its first byte.
+
+        Returns:
+            Flat arrays ``(rows, starts, ends, type_ids)`` of every span, ordered by row and
+            then by start.
+        """
+        t = paths.shape[1]
+        starts = self.cut_mask(paths) if cuts is None else cuts.copy()
+        starts[:, 0] = True
+        ftype = self._type[paths]
         starts &= np.arange(t)[None, :] < lengths[:, None]
         rows, cols = np.nonzero(starts)  # row-major: sorted by row, then start
         # A span ends where the next one in its row starts, or at the row's length.

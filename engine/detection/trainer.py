@@ -74,12 +74,18 @@ class DetectorTrainer:
                 "hidden_size": s.hidden_size,
                 "num_layers": s.num_layers,
                 "dropout": s.dropout,
+                "boundary_head": int(s.boundary_head),
             }
         )
         torch.manual_seed(s.seed)
-        return BiLSTMCRF(len(tagset), s.embedding_dim, s.hidden_size, s.num_layers, s.dropout).to(
-            self.detector.device
-        )
+        return BiLSTMCRF(
+            len(tagset),
+            s.embedding_dim,
+            s.hidden_size,
+            s.num_layers,
+            s.dropout,
+            boundary_head=int(s.boundary_head),
+        ).to(self.detector.device)
 
     def _ensure_model(self, frames: Sequence[LabelledFrame]) -> tuple[BiLSTMCRF, TagSet]:
         """Create the model, or grow its tag set to cover every type in ``frames``."""

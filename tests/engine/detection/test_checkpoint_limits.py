@@ -355,6 +355,14 @@ def test_weight_shapes_are_checked_before_the_model_is_built(
         {"num_tags": 9, "embedding_dim": 16, "hidden_size": 32, "num_layers": 1, "dropout": 0.1},
         {"num_tags": 57, "embedding_dim": 32, "hidden_size": 48, "num_layers": 2, "dropout": 0.0},
         {"num_tags": 1, "embedding_dim": 3, "hidden_size": 5, "num_layers": 3, "dropout": 1.0},
+        {
+            "num_tags": 57,
+            "embedding_dim": 32,
+            "hidden_size": 48,
+            "num_layers": 2,
+            "dropout": 0.1,
+            "boundary_head": 1,
+        },
     ],
 )
 def test_computed_shapes_and_count_match_a_built_model(config: dict[str, Any]) -> None:
