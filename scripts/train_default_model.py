@@ -101,6 +101,11 @@ def main() -> None:
         help="repeat a protocol's captured training messages K times (e.g. dnp3=40)",
     )
     parser.add_argument("--init", type=Path, help="start from this checkpoint (fine-tuning)")
+    parser.add_argument(
+        "--boundary-head",
+        action="store_true",
+        help="train a boundary head beside the CRF (added, untrained, to an --init model)",
+    )
     parser.add_argument("--checkpoint-dir", type=Path)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train", type=Path, default=TRAIN, help="labelled training split (JSONL)")
@@ -139,11 +144,17 @@ def main() -> None:
         f"procedural, {len(extra):,} extra); early stopping on {len(val):,} captured",
         flush=True,
     )
-    detector = FieldDetector(Config(detector=DetectorSettings(device="cpu", seed=args.seed)))
+    settings = DetectorSettings(device="cpu", seed=args.seed, boundary_head=args.boundary_head)
+    detector = FieldDetector(Config(detector=settings))
     if args.init is not None:
         asyncio.run(detector.load_checkpoint(args.init))
         detector._optimizer_state = None  # a fresh Adam at --lr for the new mix
         print(f"starting from {args.init}", flush=True)
+        model = detector.model
+        if args.boundary_head and model is not None and not model.has_boundary_head:
+            torch.manual_seed(args.seed)
+            model.add_boundary_head()
+            print("added an untrained boundary head", flush=True)
     t0 = time.perf_counter()
     seen_epochs: list[dict] = []  # type: ignore[type-arg]
     best: dict = {}  # type: ignore[type-arg]
@@ -156,7 +167,12 @@ def main() -> None:
         print(
             f"epoch {epoch}: loss {result.train_loss:.4f} val boundary F1 "
             f"{result.val['boundary_f1']:.4f} field F1 {result.val['f1']:.4f} "
-            f"({result.seconds:.0f} s, {(time.perf_counter() - t0) / 60:.1f} min in)"
+            + (
+                f"head boundary F1 {result.val['head_boundary_f1']:.4f} "
+                if "head_boundary_f1" in result.val
+                else ""
+            )
+            + f"({result.seconds:.0f} s, {(time.perf_counter() - t0) / 60:.1f} min in)"
             f"{' *' if improved else ''}",
             flush=True,
         )
