@@ -23,6 +23,8 @@ from engine.datasets.scapy_values import ipv4, mac
 from engine.detection.dataset import LabelledFrame
 
 DNP3_PORT = 20000
+#: (ours, tshark's) labels of one frame.
+Pair = tuple[LabelledFrame, LabelledFrame]
 
 
 def write_dnp3_pcap(frames: list[LabelledFrame], path: str | Path, seed: int = 0) -> None:
@@ -44,8 +46,8 @@ def write_dnp3_pcap(frames: list[LabelledFrame], path: str | Path, seed: int = 0
     wrpcap(str(path), packets)
 
 
-def check_frames(frames: list[LabelledFrame], workdir: str | Path) -> tuple[Agreement, list]:
-    """Label ``frames`` with tshark and compare; also returns (ours, tshark's) pairs that differ.
+def check_frames(frames: list[LabelledFrame], workdir: str | Path) -> tuple[Agreement, list[Pair]]:
+    """Label ``frames`` with tshark and compare; also returns the pairs whose spans differ.
 
     Raises:
         TsharkError: tshark is missing or fails.
@@ -56,7 +58,7 @@ def check_frames(frames: list[LabelledFrame], workdir: str | Path) -> tuple[Agre
     result = Agreement("dnp3", samples=len(frames))
     result.skipped.update(imported.skipped)
     ours = {f.message: f for f in frames}
-    differ: list[tuple[LabelledFrame, LabelledFrame]] = []
+    differ: list[Pair] = []
     for theirs in imported.frames:
         mine = ours.get(theirs.message)
         if mine is None:
@@ -72,6 +74,6 @@ def check_frames(frames: list[LabelledFrame], workdir: str | Path) -> tuple[Agre
     return result, differ
 
 
-def check_dnp3(n: int, seed: int, workdir: str | Path) -> tuple[Agreement, list]:
+def check_dnp3(n: int, seed: int, workdir: str | Path) -> tuple[Agreement, list[Pair]]:
     """:func:`check_frames` on ``dnp3_frames(n, seed)``."""
     return check_frames(dnp3_frames(n, seed), workdir)
