@@ -18,6 +18,9 @@ only (early stopping and every held-out score stay on real capture files):
 * ``--max-messages 0 --max-bytes 0``: every deduplicated training message, not a sample;
 * ``--modbus-balanced N``: every public Modbus function code, requests, responses and
   exceptions in equal numbers (``engine.datasets.modbus_balanced``);
+* ``--dnp3-frames N``: DNP3 link frames of every common request and response shape, many of
+  them several data chunks long, labelled as tshark labels the captures
+  (``engine.datasets.dnp3_frames``; ``scripts/dnp3_check.py`` measures the agreement);
 * ``--procedural N``: messages of random grammars of protocols that exist nowhere
   (``engine.datasets.procedural``), ``--procedural-per-grammar`` each;
 * ``--extra FILE.jsonl``: any labelled JSONL, e.g. the scapy corpus.
@@ -46,6 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine.core.config import Config, DetectorSettings  # noqa: E402
+from engine.datasets.dnp3_frames import dnp3_frames  # noqa: E402
 from engine.datasets.modbus_balanced import modbus_balanced  # noqa: E402
 from engine.datasets.procedural import procedural_frames  # noqa: E402
 from engine.datasets.split import sample_per_protocol  # noqa: E402
@@ -89,6 +93,7 @@ def main() -> None:
     )
     parser.add_argument("--synthetic-seed", type=int, default=0)
     parser.add_argument("--modbus-balanced", type=int, default=0, metavar="N")
+    parser.add_argument("--dnp3-frames", type=int, default=0, metavar="N")
     parser.add_argument("--procedural", type=int, default=0, metavar="N")
     parser.add_argument("--procedural-per-grammar", type=int, default=20)
     parser.add_argument("--extra", type=Path, action="append", default=[], metavar="JSONL")
@@ -126,6 +131,7 @@ def main() -> None:
     val, train = frames[:n_val], frames[n_val:]
     synthetic = modbus_pcap_style(args.synthetic_modbus, seed=args.synthetic_seed)
     balanced = modbus_balanced(args.modbus_balanced, seed=args.seed)
+    dnp3 = dnp3_frames(args.dnp3_frames, seed=args.seed)
     grammars = args.procedural // max(1, args.procedural_per_grammar)
     procedural = procedural_frames(grammars, args.procedural_per_grammar, seed=args.seed)
     extra = [f for path in args.extra for f in load_jsonl(path)]
@@ -135,13 +141,14 @@ def main() -> None:
         print(f"oversampling {proto}: +{len(repeats):,} repeated messages", flush=True)
         train = train + repeats
     captured = len(train)
-    train = train + synthetic + balanced + procedural + extra
+    train = train + synthetic + balanced + dnp3 + procedural + extra
     random.Random(args.seed).shuffle(train)
     check_reserved(train)
     print(
         f"training part: {len(train):,} messages ({captured:,} "
-        f"captured, {len(synthetic) + len(balanced):,} synthetic Modbus, {len(procedural):,} "
-        f"procedural, {len(extra):,} extra); early stopping on {len(val):,} captured",
+        f"captured, {len(synthetic) + len(balanced):,} synthetic Modbus, {len(dnp3):,} "
+        f"generated DNP3, {len(procedural):,} procedural, {len(extra):,} extra); "
+        f"early stopping on {len(val):,} captured",
         flush=True,
     )
     settings = DetectorSettings(device="cpu", seed=args.seed, boundary_head=args.boundary_head)
@@ -217,6 +224,7 @@ def main() -> None:
             "not in the validation sample or the test set",
         },
         "modbus_balanced": len(balanced),
+        "dnp3_frames": len(dnp3),
         "procedural": {"messages": len(procedural), "grammars": grammars},
         "extra": {str(p): sum(1 for _ in p.open()) for p in args.extra},
         "oversample": args.oversample,

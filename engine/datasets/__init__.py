@@ -3,6 +3,8 @@
 # The package exports its modules; import the one you need (none is loaded by this file).
 __all__ = [
     "checksums",
+    "dnp3_check",
+    "dnp3_frames",
     "dnp3_map",
     "field_types",
     "modbus_balanced",

@@ -38,3 +38,16 @@ CHECKSUMS: dict[str, tuple[int, Callable[[bytes], int]]] = {
     "crc16_ccitt": (2, crc16_ccitt),
     "crc32": (4, crc32),
 }
+
+
+def crc16_dnp(data: bytes) -> int:
+    """CRC-16/DNP (polynomial 0x3D65 reflected = 0xA6BC, initial value 0, final complement).
+
+    DNP3 sends it low byte first after the link header and after each 16-byte data chunk.
+    """
+    crc = 0
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA6BC if crc & 1 else crc >> 1
+    return crc ^ 0xFFFF
