@@ -35,9 +35,15 @@ from engine.detection.field_detector import FieldDetector  # noqa: E402
 _KEYS = ("boundary_precision", "boundary_recall", "boundary_f1")
 
 
-def load(path: Path) -> FieldDetector:
-    """A CPU detector with the checkpoint at ``path`` loaded (sidecar checksum verified)."""
-    detector = FieldDetector(Config(detector=DetectorSettings(device="cpu")))
+def load(path: Path, reading: str | None = None) -> FieldDetector:
+    """A CPU detector with the checkpoint at ``path`` loaded (sidecar checksum verified).
+
+    ``reading`` overrides the settings' ``boundary_reading`` (models with a boundary head).
+    """
+    settings = DetectorSettings(device="cpu")
+    if reading is not None:
+        settings = settings.model_copy(update={"boundary_reading": reading})
+    detector = FieldDetector(Config(detector=settings))
     asyncio.run(detector.load_checkpoint(path))
     return detector
 
@@ -52,9 +58,17 @@ def _boundary(s: dict[str, float]) -> dict[str, float]:
     return {k: s[k] for k in _KEYS}
 
 
-def evaluate(models: list[Path], per_protocol: int, seed: int) -> dict[str, Any]:
-    """Scores per protocol and their unweighted mean, for NEMESYS and every model."""
-    detectors = {_name(p): load(p) for p in models}
+def evaluate(
+    models: list[Path], per_protocol: int, seed: int, readings: list[str] | None = None
+) -> dict[str, Any]:
+    """Scores per protocol and their unweighted mean, for NEMESYS and every model.
+
+    With ``readings``, each model is scored in each reading (column ``name [reading]``).
+    """
+    if readings:
+        detectors = {f"{_name(p)} [{r}]": load(p, r) for p in models for r in readings}
+    else:
+        detectors = {_name(p): load(p) for p in models}
     rows: dict[str, dict[str, Any]] = {}
     for proto in UNSEEN_PROTOCOLS:
         frames = unseen_frames(proto, per_protocol, seed)
@@ -115,9 +129,15 @@ def main() -> None:
     parser.add_argument("--per-protocol", type=int, default=200, help="messages per protocol")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
+    parser.add_argument(
+        "--reading",
+        action="append",
+        choices=("crf", "head", "auto"),
+        help="score each model in this boundary reading (repeatable; default: the setting's)",
+    )
     args = parser.parse_args()
     models = args.model or [default_model_path()]
-    result = evaluate(models, args.per_protocol, args.seed)
+    result = evaluate(models, args.per_protocol, args.seed, args.reading)
     print(table(result))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
