@@ -89,6 +89,18 @@ span; span F1: exact `(start, end)`. *LOFO-B*: boundary-only labels. *NEMESYS*: 
 baseline (`bench/nemesys.py`, sigma 0.6) on the same messages. Mean: unweighted over families.
 
 """
+HEAD_PREAMBLE = """
+## With a boundary head, at a larger budget (`--head`)
+
+One model per family, trained with typed labels *and* a boundary head (per-byte cut scores
+beside the CRF) on a larger sample than the table above (budget in each result's JSON: up to
+20,000 messages and 5.5 minutes on one thread), then read three ways: *CRF* (the Viterbi
+path's cuts), *head* (cuts where the head's probability is above 0.5), *auto* (the head only
+for messages whose mean CRF confidence is below the threshold). Each family's threshold is
+the one with the best mean F1 over the *other* families; *auto share*: the fraction of its
+messages read by the head.
+
+"""
 LONG_FIELD = 16  # bytes: the lenient variant ignores cuts inside labelled fields this long
 
 FAMILIES: dict[str, tuple[str, ...]] = {
@@ -389,6 +401,55 @@ def table() -> str:
     return head + "\n".join(rows) + "\n"
 
 
+def held_out_threshold(results: dict[str, dict[str, Any]], family: str) -> str:
+    """The ``auto`` threshold with the best mean F1 over every family *but* ``family``."""
+    others = [r for f, r in results.items() if f != family]
+
+    def mean_f1(tau: str) -> float:
+        return sum(r["auto"][tau]["boundary_f1"] for r in others) / max(len(others), 1)
+
+    return max(results[family]["auto"], key=mean_f1)
+
+
+def head_table() -> str:
+    """Markdown table of the ``--head`` runs: the CRF, head and auto readings of one model.
+
+    The auto column's threshold is chosen for each family on the other families' results
+    (:func:`held_out_threshold`), so no family's score picked its own threshold.
+    """
+    results = {f: r for f in FAMILIES if (r := _cached(f, False, True)) is not None}
+    if not results:
+        return ""
+    head = (
+        "| family | test | msgs | train msgs | epochs | CRF F1 | head F1 | auto F1 | threshold "
+        "| auto share | CRF F1 ≥16B-ign. | head F1 ≥16B-ign. | NEMESYS F1 |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    )
+    rows, cols = [], [[] for _ in range(8)]  # type: ignore[var-annotated]
+    for family, r in results.items():
+        tau = held_out_threshold(results, family)
+        auto = r["auto"][tau]
+        vals = [
+            r["model"]["boundary_f1"],
+            r["head"]["boundary_f1"],
+            auto["boundary_f1"],
+            float(tau),
+            auto["fallback_share"],
+            r["model"]["long_ignored_boundary_f1"],
+            r["head"]["long_ignored_boundary_f1"],
+            r["nemesys"]["boundary_f1"],
+        ]
+        for c, v in zip(cols, vals, strict=True):
+            c.append(v)
+        rows.append(
+            f"| {family} | {r['test_source']} | {r['test_messages']} | {r['train_messages']} "
+            f"| {r['epochs_run']} | " + " | ".join(f"{v:.3f}" for v in vals) + " |"
+        )
+    means = " | ".join(f"**{sum(c) / len(c):.3f}**" for c in cols)
+    rows.append(f"| **mean** ({len(rows)} families) | | | | | {means} |")
+    return head + "\n".join(rows) + "\n"
+
+
 def error_summary(top: int = 3) -> str:
     """The commonest missed and extra cuts of each cached typed model, as a markdown list."""
     lines = []
@@ -405,8 +466,11 @@ def error_summary(top: int = 3) -> str:
 
 def write_report(path: Path) -> None:
     """``PREAMBLE``, the table and the error patterns, to ``path``."""
+    heads = head_table()
+    if heads:
+        heads = HEAD_PREAMBLE + heads
     path.write_text(
-        PREAMBLE + table() + "\n## Commonest errors (typed model)\n\n" + error_summary()
+        PREAMBLE + table() + heads + "\n## Commonest errors (typed model)\n\n" + error_summary()
     )
 
 

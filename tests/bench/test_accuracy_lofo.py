@@ -85,3 +85,16 @@ def test_cut_errors_name_the_fields_around_each_error() -> None:
     errors = cut_errors(pred, gold, ["p"])
     assert errors["missed"] == [("p: length | address", 1)]
     assert errors["extra"] == [("p: inside length[2]@+1", 1)]
+
+
+def test_the_auto_threshold_of_a_family_is_chosen_on_the_others() -> None:
+    def result(f1: dict[str, float]) -> dict:
+        return {"auto": {tau: {"boundary_f1": v} for tau, v in f1.items()}}
+
+    results = {
+        "a": result({"0.5": 0.9, "0.9": 0.1}),  # a alone would pick 0.5
+        "b": result({"0.5": 0.2, "0.9": 0.8}),
+        "c": result({"0.5": 0.3, "0.9": 0.7}),
+    }
+    assert lofo.held_out_threshold(results, "a") == "0.9"  # b and c prefer 0.9
+    assert lofo.held_out_threshold(results, "b") == "0.5"  # a + c: 1.2 at 0.5 vs 0.8 at 0.9
