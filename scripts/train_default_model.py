@@ -59,6 +59,8 @@ from engine.detection.default_model import DEFAULT_MODEL_PATH  # noqa: E402
 from engine.detection.field_detector import FieldDetector  # noqa: E402
 
 TRAIN = ROOT / "data/datasets/pcap/train.jsonl"
+#: Held-out capture files: generated frames that equal one of their messages are dropped.
+HELD_OUT = ROOT / "data/datasets/pcap/test.jsonl"
 #: Never in training, from any source: the unseen-protocol evaluation depends on it.
 RESERVED = ("s7", "bacnet", "iec104", "iec60870", "104apci", "mqtt", "coap")
 
@@ -141,7 +143,14 @@ def main() -> None:
         print(f"oversampling {proto}: +{len(repeats):,} repeated messages", flush=True)
         train = train + repeats
     captured = len(train)
-    train = train + synthetic + balanced + dnp3 + procedural + extra
+    # A generator can hit a real short message byte for byte (a DNP3 null response with the
+    # same addresses and sequence): never train on a held-out test message.
+    held_out = {f.message for f in load_jsonl(HELD_OUT)} if HELD_OUT.is_file() else set()
+    generated = synthetic + balanced + dnp3 + procedural + extra
+    kept = [f for f in generated if f.message not in held_out]
+    if len(kept) < len(generated):
+        print(f"dropped {len(generated) - len(kept)} generated messages equal to held-out ones")
+    train = train + kept
     random.Random(args.seed).shuffle(train)
     check_reserved(train)
     print(
