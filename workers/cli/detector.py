@@ -17,6 +17,7 @@ from engine.detection.dataset import load_jsonl, save_jsonl
 from engine.detection.default_model import default_model_path
 from engine.detection.epochs import EpochResult
 from engine.detection.field_detector import FieldDetector
+from engine.detection.reading import READINGS
 from engine.errors import EngineError
 
 console = Console()
@@ -184,9 +185,16 @@ def detect(
         None, exists=True, dir_okay=False, help="Checkpoint to use (default: the shipped model)."
     ),
     frames: list[str] = typer.Argument(..., help="Frames as hex strings."),
+    reading: str | None = typer.Option(
+        None,
+        help="Where a model with a boundary head takes its cuts: crf, head or auto "
+        "(default: CRONOS_DETECTOR__BOUNDARY_READING, else auto).",
+    ),
 ) -> None:
     """Detect the fields of frames given as hex."""
-    detector = FieldDetector(Config())
+    if reading is not None and reading not in READINGS:
+        raise _fail(ValueError(f"--reading must be one of {', '.join(READINGS)}"))
+    detector = FieldDetector(_config(boundary_reading=reading))
     try:
         asyncio.run(detector.load_checkpoint(model or default_model_path()))
         messages = [bytes.fromhex(h) for h in frames]
