@@ -51,13 +51,16 @@ def predict_batch(
     csum = np.concatenate([np.zeros((chosen.shape[0], 1)), np.cumsum(chosen, axis=1)], axis=1)
     cuts = None
     if cut_logits is not None and reading != "crf":
+        crf_cuts = tagset.cut_mask(paths)
         cuts = choose_cuts(
-            tagset.cut_mask(paths),
+            crf_cuts,
             cut_logits.float().cpu().numpy(),
             row_confidence(chosen, lens),
             reading,
             fallback_below,
         )
+        if cuts is None:  # nobody fell back: reuse the mask rather than compute it again
+            cuts = crf_cuts
     rows, starts, ends, types = tagset.decode_flat(paths, lens, cuts)
     means = (csum[rows, ends] - csum[rows, starts]) / (ends - starts)
     names = np.array([*tagset.field_types, UNKNOWN_TYPE], dtype=object)  # id -1 → last entry
