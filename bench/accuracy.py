@@ -32,6 +32,7 @@ from accuracy_lopo import RESULTS, run_one, spans_of  # noqa: E402
 from accuracy_scoring import score  # noqa: E402
 from nemesys import nemesys_spans  # noqa: E402
 
+from engine.core.config import Config, DetectorSettings  # noqa: E402
 from engine.detection.dataset import LabelledFrame, load_jsonl  # noqa: E402
 from engine.detection.default_model import load_default_detector  # noqa: E402
 from engine.detection.field_detector import FieldDetector  # noqa: E402
@@ -111,15 +112,21 @@ def _mean(results: list[dict | None]) -> dict | None:
     return {k: sum(r[k] for r in results if r) / len(results) for k in keys}
 
 
-def build_table(lopo_mode: str, model: Path | None = None) -> tuple[str, dict]:
-    """The markdown table and the raw numbers."""
+def build_table(
+    lopo_mode: str, model: Path | None = None, reading: str | None = None
+) -> tuple[str, dict]:
+    """The markdown table and the raw numbers (``reading``: the boundary reading, if given)."""
     by_proto: dict[str, list[LabelledFrame]] = defaultdict(list)
     for frame in load_jsonl(TEST):
         by_proto[frame.protocol].append(frame)
+    settings = DetectorSettings()
+    if reading is not None:
+        settings = settings.model_copy(update={"boundary_reading": reading})
+    config = Config(detector=settings)
     if model is None:
-        detector = asyncio.run(load_default_detector())
+        detector = asyncio.run(load_default_detector(config))
     else:
-        detector = FieldDetector()
+        detector = FieldDetector(config)
         asyncio.run(detector.load_checkpoint(model))
     rows: list[list[str]] = []
     raw: dict[str, dict[str, Any]] = {}
@@ -165,8 +172,11 @@ def main() -> None:
     parser.add_argument("--lopo", choices=("cached", "run", "skip"), default="cached")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--model", type=Path, help="checkpoint to score (default: the shipped one)")
+    parser.add_argument(
+        "--reading", choices=("crf", "head", "auto"), help="boundary reading (default: settings)"
+    )
     args = parser.parse_args()
-    table, raw = build_table(args.lopo, args.model)
+    table, raw = build_table(args.lopo, args.model, args.reading)
     print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(PREAMBLE + table)
