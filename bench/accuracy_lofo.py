@@ -268,8 +268,12 @@ def _scores(pred: list[list[Any]], frames: list[LabelledFrame]) -> dict[str, Any
 FALLBACK_GRID = (0.0, 0.3, 0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.01)
 
 
-def readings(detector: FieldDetector, frames: list[LabelledFrame]) -> dict[str, Any]:
-    """Scores of the ``head`` reading and of ``auto`` at each :data:`FALLBACK_GRID` threshold."""
+def readings(
+    detector: FieldDetector,
+    frames: list[LabelledFrame],
+    grid: tuple[float, ...] = FALLBACK_GRID,
+) -> dict[str, Any]:
+    """Scores of the ``crf`` and ``head`` readings and of ``auto`` at each ``grid`` threshold."""
     model, tagset = detector.model, detector.tagset
     assert model is not None and tagset is not None and model.has_boundary_head
     messages = [f.message for f in frames]
@@ -291,13 +295,18 @@ def readings(detector: FieldDetector, frames: list[LabelledFrame]) -> dict[str, 
         )
     ]
     auto = {}
-    for tau in FALLBACK_GRID:
+    for tau in grid:
         pred = [h if c < tau else r for r, h, c in zip(crf, head, confidence, strict=True)]
         auto[str(tau)] = {
             "fallback_share": sum(c < tau for c in confidence) / max(len(frames), 1),
             **score(pred, gold),
         }
-    return {"head": _scores(head, frames), "auto": auto, "mean_confidence": confidence}
+    return {
+        "crf": _scores(crf, frames),
+        "head": _scores(head, frames),
+        "auto": auto,
+        "mean_confidence": confidence,
+    }
 
 
 def run_family(
