@@ -43,3 +43,16 @@ async def test_shipped_model_tiles_an_fc3_response() -> None:
     assert spans == [(0, 2), (2, 4), (4, 6), (6, 7), (7, 8), (8, 9), *registers]
     types = [b.field_type for b in found]
     assert types[4:6] == ["type_code", "count"] and set(types[6:]) == {"value"}
+
+
+#: Write single coil (FC 5), the issue-14 example: ``…05 00ac 0000`` was cut as address +
+#: value[10:11] + padding[11:12]; the output value is one 2-byte field (FF00 or 0000).
+FC5_REQUESTS = ("000100000006010500acff00", "000100000006010500ac0000", "1a2b00000006110500130000")
+
+
+async def test_shipped_model_keeps_the_fc5_output_value_whole() -> None:
+    detector = await load_default_detector()
+    for frame in FC5_REQUESTS:
+        (found,) = detector.detect_boundaries_batch([bytes.fromhex(frame)])
+        spans = [(b.start_pos, b.end_pos, b.field_type) for b in found]
+        assert spans[-3:] == [(7, 8, "type_code"), (8, 10, "address"), (10, 12, "value")], frame
