@@ -58,7 +58,7 @@ class DetectorSettings(BaseModel):
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
     boundary_head: bool = False
     boundary_reading: Literal["crf", "head", "auto"] = "auto"
-    boundary_fallback_below: float = Field(default=0.5, ge=0.0, le=1.0)
+    boundary_fallback_below: float = Field(default=0.9, ge=0.0, le=1.0)
     max_message_bytes: int = Field(default=64 * 1024, ge=1)
     inference_batch_size: int = Field(default=256, ge=1)
     max_padding_waste: float = Field(default=0.25, ge=0.0, le=1.0)

@@ -116,11 +116,23 @@ def test_a_checkpoint_claiming_a_head_it_lacks_is_refused(
         asyncio.run(FieldDetector(Config(detector=HEAD)).load_checkpoint(path))
 
 
-def test_a_model_without_a_head_reads_crf_whatever_the_setting() -> None:
+def test_a_model_without_a_head_reads_crf_whatever_the_setting(
+    trained: tuple[FieldDetector, dict, Path], tmp_path: Path
+) -> None:
+    detector, _, _ = trained
+    assert detector.model is not None and not detector.model.has_boundary_head
+    path = asyncio.run(detector.save_model(tmp_path / "no_head.pt"))
     messages = [f.message for f in modbus_balanced(20, seed=5)]
-    base = asyncio.run(load_default_detector())
-    assert base.model is not None and not base.model.has_boundary_head
-    head = asyncio.run(
-        load_default_detector(Config(detector=DetectorSettings(boundary_reading="head")))
-    )
-    assert head.detect_boundaries_batch(messages) == base.detect_boundaries_batch(messages)
+    out = []
+    for reading in ("crf", "head"):
+        d = FieldDetector(Config(detector=DetectorSettings(device="cpu", boundary_reading=reading)))
+        asyncio.run(d.load_checkpoint(path))
+        out.append(d.detect_boundaries_batch(messages))
+    assert out[0] == out[1]
+
+
+def test_the_shipped_model_has_a_head_and_reads_auto() -> None:
+    detector = asyncio.run(load_default_detector())
+    assert detector.model is not None and detector.model.has_boundary_head
+    assert detector.settings.boundary_reading == "auto"
+    assert detector.settings.boundary_fallback_below == 0.9
