@@ -61,7 +61,7 @@ scapy-dataset: $(STAMP)  ## Generate data/datasets/scapy.jsonl with scapy (59 pr
 
 MODEL_CORPUS := --train data/datasets/pcap-all/train.jsonl --max-messages 100000 --max-bytes 1000000 --modbus-balanced 2850 --procedural 8000 --procedural-per-grammar 20 --extra data/datasets/scapy.jsonl --threads 2
 
-model: dataset-all scapy-dataset  ## Retrain the shipped detector (seeded; ~60 min on 2 cores, see its data card)
+model: dataset-all scapy-dataset  ## Retrain the shipped detector (seeded, three stages; ~40 min on 2 cores, see its data card)
 	$(PY) scripts/train_default_model.py $(MODEL_CORPUS) --epochs 8 --out .cronos/model/stage1.pt --checkpoint-dir .cronos/model/ckpt
 	$(PY) scripts/train_default_model.py $(MODEL_CORPUS) --oversample dnp3=40 --init .cronos/model/stage1.pt --lr 2e-3 --epochs 2 --patience 2 --out .cronos/model/stage2.pt
 	$(PY) scripts/train_default_model.py $(MODEL_CORPUS) --oversample dnp3=40 --dnp3-frames 4000 --boundary-head --init .cronos/model/stage2.pt --lr 2e-3 --epochs 3 --patience 2

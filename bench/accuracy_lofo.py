@@ -38,6 +38,15 @@ and extra cuts, and NEMESYS on the same messages. ``--untyped`` trains on bounda
     python bench/accuracy_lofo.py --family dns --threads 2   # trains one, caches JSON
     python bench/accuracy_lofo.py --all --stop-by 13:25       # every family not cached yet
     python bench/accuracy_lofo.py --table --write             # table from the cache (+ lofo.md)
+
+``--head`` trains with a boundary head and scores the ``crf``, ``head`` and ``auto`` readings of
+each model (``{family}_head.json``). The committed head runs used, two processes of seven
+families each (about 45 minutes on 2 cores)::
+
+    python bench/accuracy_lofo.py --head --threads 1 --capture-messages 2000 \
+        --capture-bytes 150000 --scapy-messages 200 --scapy-bytes 12000 --modbus-balanced 1140 \
+        --procedural-grammars 300 --max-messages 20000 --max-bytes 1500000 --epochs 20 \
+        --minutes 5.5 --family modbus --family dns ...
 """
 
 from __future__ import annotations
@@ -146,6 +155,7 @@ class Budget:
     minutes: float = 1.75
     max_test: int = 500  # held-out messages per protocol
     seed: int = 0
+    hidden_size: int = 48  # LSTM units per direction (the shipped shape); capacity runs vary it
 
 
 def _known(frames: list[LabelledFrame], held_out: str) -> list[LabelledFrame]:
@@ -214,7 +224,11 @@ def train_model(
     """
     torch.manual_seed(b.seed)
     settings = DetectorSettings(
-        device="cpu", seed=b.seed, boundary_head=head, boundary_reading="crf"
+        device="cpu",
+        seed=b.seed,
+        boundary_head=head,
+        boundary_reading="crf",
+        hidden_size=b.hidden_size,
     )
     detector = FieldDetector(Config(detector=settings))
     t0 = time.perf_counter()
@@ -360,18 +374,22 @@ def run_family(
             "min": min(r["mean_confidence"], default=0.0),
         }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / _file(family, untyped, head)).write_text(json.dumps(result, indent=2) + "\n")
+    out = RESULTS / _file(family, untyped, head, b.hidden_size)
+    out.write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
-def _file(family: str, untyped: bool, head: bool = False) -> str:
+def _file(family: str, untyped: bool, head: bool = False, hidden: int = 48) -> str:
+    shape = "" if hidden == 48 else f"_h{hidden}"
     if head:
-        return f"{family}_head.json"
-    return f"{family}_boundary.json" if untyped else f"{family}.json"
+        return f"{family}_head{shape}.json"
+    return f"{family}_boundary{shape}.json" if untyped else f"{family}{shape}.json"
 
 
-def _cached(family: str, untyped: bool, head: bool = False) -> dict[str, Any] | None:
-    path = RESULTS / _file(family, untyped, head)
+def _cached(
+    family: str, untyped: bool, head: bool = False, hidden: int = 48
+) -> dict[str, Any] | None:
+    path = RESULTS / _file(family, untyped, head, hidden)
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -459,6 +477,28 @@ def head_table() -> str:
     return head + "\n".join(rows) + "\n"
 
 
+def capacity_table(hidden: int) -> str:
+    """Head runs of a wider or narrower LSTM beside the 48-unit ones, for families with both."""
+    rows = []
+    for family in FAMILIES:
+        base, other = _cached(family, False, True), _cached(family, False, True, hidden)
+        if base is None or other is None:
+            continue
+        cells = [f"{r[k]['boundary_f1']:.3f}" for r in (base, other) for k in ("model", "head")] + [
+            str(base["epochs_run"]),
+            str(other["epochs_run"]),
+        ]
+        rows.append(f"| {family} | " + " | ".join(cells) + " |")
+    if not rows:
+        return ""
+    head = (
+        f"\n## Capacity: {hidden} LSTM units per direction against 48 (same sample and time)\n\n"
+        f"| family | 48: CRF F1 | 48: head F1 | {hidden}: CRF F1 | {hidden}: head F1 "
+        f"| 48: epochs | {hidden}: epochs |\n|---|---:|---:|---:|---:|---:|---:|\n"
+    )
+    return head + "\n".join(rows) + "\n"
+
+
 def error_summary(top: int = 3) -> str:
     """The commonest missed and extra cuts of each cached typed model, as a markdown list."""
     lines = []
@@ -477,7 +517,7 @@ def write_report(path: Path) -> None:
     """``PREAMBLE``, the table and the error patterns, to ``path``."""
     heads = head_table()
     if heads:
-        heads = HEAD_PREAMBLE + heads
+        heads = HEAD_PREAMBLE + heads + capacity_table(96)
     path.write_text(
         PREAMBLE + table() + heads + "\n## Commonest errors (typed model)\n\n" + error_summary()
     )
@@ -513,7 +553,9 @@ def main() -> None:
     todo = list(args.family)
     if args.all:
         todo += [
-            f for f in FAMILIES if _cached(f, args.untyped, args.head) is None and f not in todo
+            f
+            for f in FAMILIES
+            if _cached(f, args.untyped, args.head, args.hidden_size) is None and f not in todo
         ]
     for family in todo:
         if _past(args.stop_by):
