@@ -94,18 +94,8 @@ class TagSet:
         n = ids.shape[0]
         if n == 0:
             return []
-        kind = self._kind[ids]
         ftype = self._type[ids]
-        starts = np.zeros(n, dtype=bool)
-        starts[0] = True
-        if n > 1:
-            starts[1:] = (
-                (kind[1:] == _KIND_B)
-                | (kind[1:] == _KIND_S)
-                | (kind[:-1] == _KIND_E)
-                | (kind[:-1] == _KIND_S)
-                | (ftype[1:] != ftype[:-1])
-            )
+        starts = self.cut_mask(ids[None, :])[0]
         idx = np.flatnonzero(starts)
         ends = np.append(idx[1:], n)
         return [(int(s), int(e), int(ftype[s])) for s, e in zip(idx, ends, strict=True)]
