@@ -479,18 +479,20 @@ def head_table() -> str:
 
 def capacity_table(hidden: int) -> str:
     """Head runs of a wider or narrower LSTM beside the 48-unit ones, for families with both."""
-    rows = []
+    rows, values = [], []
     for family in FAMILIES:
         base, other = _cached(family, False, True), _cached(family, False, True, hidden)
         if base is None or other is None:
             continue
-        cells = [f"{r[k]['boundary_f1']:.3f}" for r in (base, other) for k in ("model", "head")] + [
-            str(base["epochs_run"]),
-            str(other["epochs_run"]),
-        ]
+        f1 = [r[k]["boundary_f1"] for r in (base, other) for k in ("model", "head")]
+        values.append(f1)
+        cells = [f"{v:.3f}" for v in f1] + [str(base["epochs_run"]), str(other["epochs_run"])]
         rows.append(f"| {family} | " + " | ".join(cells) + " |")
     if not rows:
         return ""
+    means = [sum(col) / len(col) for col in zip(*values, strict=True)]
+    cells = " | ".join(f"**{m:.3f}**" for m in means)
+    rows.append(f"| **mean** ({len(rows)} families) | {cells} | | |")
     head = (
         f"\n## Capacity: {hidden} LSTM units per direction against 48 (same sample and time)\n\n"
         f"| family | 48: CRF F1 | 48: head F1 | {hidden}: CRF F1 | {hidden}: head F1 "
